@@ -1,0 +1,103 @@
+// The module's exports: the layout constants (read by the TypeScript side),
+// reset, run, and the few operations the host performs between runs. All
+// exported functions take and return i32/f64 so no BigInt crosses the
+// boundary; 64-bit state is exchanged through the state block.
+export * from "./layout";
+import {
+  STATE, S_RIP, S_RFLAGS, S_CR0, S_DR, S_XCR0, S_PAT, S_APIC_BASE, S_MISC_ENABLE, S_PEND_IRQ, S_PEND_EXC, S_LF_OP,
+  S_GDTR_LIMIT, S_IDTR_LIMIT, S_MODE, S_CPL, S_INSNS, SEG_CS, SEG_LDTR, SEG_TR, XSTATE, CODEGEN, CODEMAP,
+} from "./layout";
+import { set_seg, update_mode } from "./state";
+import { get_rflags, materialize } from "./flags";
+import { tlb_flush, tlb_select, mmio_respond } from "./mmu/access";
+import { set_slot, set_a20 } from "./mmu/phys";
+import { blocks_flush } from "./block";
+import { run as run_loop } from "./loop";
+import { io_complete_in, io_cancel_in } from "./exec/io";
+import { NHANDLERS } from "./decode/tables.gen";
+import { xsave_size, cpuid_query, cpuid_out_a, cpuid_out_b, cpuid_out_c, cpuid_out_d } from "./exec/misc";
+import { deliver, EV_EXT } from "./except/deliver";
+
+export const HANDLER_COUNT: u32 = NHANDLERS;
+
+export function init(): void {
+  blocks_flush();
+  tlb_flush();
+}
+
+// Architectural reset (SDM Vol. 3A §9.1.1, KVM's kvm_vcpu_reset()).
+export function reset(): void {
+  memory.fill(STATE, 0, 0x2000);
+  memory.fill(XSTATE, 0, 0x4000);
+  store<u64>(STATE + S_RIP, 0xFFF0);
+  store<u64>(STATE + S_RFLAGS, 2);
+  store<u32>(STATE + S_LF_OP, 0);
+  store<u64>(STATE + S_CR0, 0x60000010);
+  for (let s: u32 = 0; s < 6; s++) set_seg(s, 0, 0, 0xFFFF, 0x93);
+  set_seg(SEG_CS, 0xF000, 0xFFFF0000, 0xFFFF, 0x9B);
+  set_seg(SEG_LDTR, 0, 0, 0xFFFF, 0x82);
+  set_seg(SEG_TR, 0, 0, 0xFFFF, 0x8B);
+  store<u64>(STATE + S_GDTR_LIMIT, 0xFFFF);
+  store<u64>(STATE + S_IDTR_LIMIT, 0xFFFF);
+  store<u64>(STATE + S_DR + 48, 0xFFFF0FF0);
+  store<u64>(STATE + S_DR + 56, 0x400);
+  store<u64>(STATE + S_XCR0, 1);
+  store<u64>(STATE + S_PAT, 0x0007040600070406);
+  store<u64>(STATE + S_APIC_BASE, 0xFEE00900);
+  store<u64>(STATE + S_MISC_ENABLE, 1);
+  store<i32>(STATE + S_PEND_IRQ, -1);
+  store<i32>(STATE + S_PEND_EXC, -1);
+  // x87/SSE reset values: FCW 0x40 at reset (FNINIT makes it 0x37F), MXCSR 0x1F80
+  store<u16>(XSTATE, 0x40);
+  store<u32>(XSTATE + 24, 0x1F80);
+  io_cancel_in();
+  update_mode();
+  tlb_select();
+  tlb_flush();
+}
+
+// Run until an exit; returns the KVM_EXIT_* reason.
+export function run(budget: i32): i32 {
+  io_complete_in();
+  return run_loop(budget);
+}
+
+// Re-derive cached state after the host wrote the state block directly
+// (KVM_SET_REGS / KVM_SET_SREGS / restore).
+export function state_changed(): void {
+  update_mode();
+  tlb_select();
+  tlb_flush();
+}
+
+export function rflags_lo(): i32 { return <i32>get_rflags(); }
+export function flags_fold(): void { materialize(); }
+export function flush_tlb(): void { tlb_flush(); }
+export function flush_code(): void {
+  blocks_flush();
+  memory.fill(CODEMAP, 0, 0x800000);
+  memory.fill(CODEGEN, 0, 0x400000);
+  tlb_flush();
+}
+export function slot(i: i32, gpa: f64, size: f64, host: f64, flags: i32): void {
+  set_slot(<u32>i, <u64>gpa, <u64>size, <u64>host, <u32>flags);
+  flush_code();
+}
+export function a20(on: i32): void { set_a20(on != 0); tlb_flush(); }
+export function mmio_data(pa: f64, lo: i32, hi: i32): void {
+  mmio_respond(<u64>pa, (<u64><u32>hi << 32) | <u64><u32>lo);
+}
+export function cancel_io(): void { io_cancel_in(); }
+export function insns(): f64 { return <f64>load<u64>(STATE + S_INSNS); }
+export function xsave_area_size(lo: i32, hi: i32, compacted: i32): i32 {
+  return <i32>xsave_size((<u64><u32>hi << 32) | <u64><u32>lo, compacted != 0);
+}
+// CPUID as the guest would see it now; results read back with cpuid_reg(0..3)
+export function cpuid(fn: i32, idx: i32): void { cpuid_query(<u32>fn, <u32>idx); }
+export function cpuid_reg(i: i32): i32 {
+  return <i32>(i == 0 ? cpuid_out_a : i == 1 ? cpuid_out_b : i == 2 ? cpuid_out_c : cpuid_out_d);
+}
+// Inject an external interrupt now (used by tests; the VMM uses S_PEND_IRQ).
+export function inject(vec: i32): i32 { return deliver(<u32>vec, 0, false, EV_EXT) ? 1 : 0; }
+export function cpl(): i32 { return <i32>load<u32>(STATE + S_CPL); }
+export function mode(): i32 { return <i32>load<u32>(STATE + S_MODE); }

@@ -1,0 +1,167 @@
+// The fixed layout of the CPU's linear memory: where the architectural state,
+// the exit record, the software TLB, the decoded-block cache and the host's own
+// allocations live. Every constant is exported so the TypeScript side reads the
+// offsets from the instance instead of keeping a second copy.
+
+// ---- memory map (byte addresses in the wasm memory) ----
+export const STATE: u32 = 0x1000;        // architectural state block (see offsets below)
+export const XSTATE: u32 = 0x3000;       // extended register file (x87, ZMM, k, tiles), 16 KiB
+export const RUN: u32 = 0x8000;          // kvm_run-shaped exit record, 4 KiB
+export const SCRATCH: u32 = 0x9000;      // decode buffer for page-crossing instructions, breakpoints
+export const TLB: u32 = 0x100000;        // two TLB sets (supervisor, user), 1024 entries × 64 B each
+export const SLOTS: u32 = 0x130000;      // guest-physical memory slots, 32 × 32 B
+export const BLK_HASH: u32 = 0x200000;   // block hash heads, 256 Ki × u32
+export const CODEGEN: u32 = 0x400000;    // u32 generation per guest-physical 4 KiB page (< 4 GiB)
+export const CODEMAP: u32 = 0x800000;    // u64 per page: which 64-byte chunks hold decoded code
+export const BLK_ARENA: u32 = 0x1000000; // decoded blocks
+export const BLK_ARENA_END: u32 = 0x5000000;
+export const HOST_HEAP: u32 = 0x5000000; // host.alloc(): guest RAM, fpstate buffers, …
+
+// ---- state block offsets (relative to STATE) ----
+// GPRs in encoding order: rax rcx rdx rbx rsp rbp rsi rdi r8..r15, 8 bytes each.
+export const S_GPR: u32 = 0;
+export const S_RIP: u32 = 128;
+export const S_RFLAGS: u32 = 136;        // the non-lazy bits; arithmetic bits valid when LF_OP = LF_NONE
+export const S_LF_OP: u32 = 144;         // lazy flags: op kind | size << 8
+export const S_LF_RES: u32 = 152;        // result, masked to the operand size
+export const S_LF_A: u32 = 160;          // first source
+export const S_LF_B: u32 = 168;          // second source (or shift count)
+export const S_LF_CF: u32 = 176;         // carry-in (ADC/SBB) or preserved CF (INC/DEC)
+// Segment registers ES CS SS DS FS GS LDTR TR: 16 bytes each:
+//   base u64 @0, limit u32 @8, selector u16 @12, attr u16 @14 (VMX access-rights layout:
+//   type 3:0, S 4, DPL 6:5, P 7, AVL 12, L 13, D/B 14, G 15; bit 16 "unusable" is kept in bit 11).
+export const S_SEG: u32 = 256;
+export const SEG_ES: u32 = 0;
+export const SEG_CS: u32 = 1;
+export const SEG_SS: u32 = 2;
+export const SEG_DS: u32 = 3;
+export const SEG_FS: u32 = 4;
+export const SEG_GS: u32 = 5;
+export const SEG_LDTR: u32 = 6;
+export const SEG_TR: u32 = 7;
+export const S_GDTR_BASE: u32 = 384;
+export const S_GDTR_LIMIT: u32 = 392;
+export const S_IDTR_BASE: u32 = 400;
+export const S_IDTR_LIMIT: u32 = 408;
+export const S_CR0: u32 = 416;
+export const S_CR2: u32 = 424;
+export const S_CR3: u32 = 432;
+export const S_CR4: u32 = 440;
+export const S_CR8: u32 = 448;
+export const S_EFER: u32 = 456;
+export const S_XCR0: u32 = 464;
+export const S_DR: u32 = 472;            // DR0..DR7, 8 bytes each (DR4/5 alias 6/7)
+export const S_STAR: u32 = 536;
+export const S_LSTAR: u32 = 544;
+export const S_CSTAR: u32 = 552;
+export const S_SFMASK: u32 = 560;
+export const S_KGSBASE: u32 = 568;
+export const S_SYSENTER_CS: u32 = 576;
+export const S_SYSENTER_ESP: u32 = 584;
+export const S_SYSENTER_EIP: u32 = 592;
+export const S_TSC: u32 = 600;           // deterministic: advanced by retired instructions
+export const S_TSC_AUX: u32 = 608;
+export const S_APIC_BASE: u32 = 616;
+export const S_PAT: u32 = 624;
+export const S_MISC_ENABLE: u32 = 632;
+export const S_XSS: u32 = 640;
+export const S_XFD: u32 = 648;
+export const S_XFD_ERR: u32 = 656;
+export const S_PKRU: u32 = 664;
+export const S_XINUSE: u32 = 672;
+export const S_MTRR_DEF: u32 = 680;
+export const S_SPEC_CTRL: u32 = 688;
+export const S_TSC_ADJUST: u32 = 696;
+// run-control and bookkeeping
+export const S_INSNS: u32 = 704;         // retired instructions (u64, as f64-safe counter)
+export const S_CPL: u32 = 712;           // u32
+export const S_MODE: u32 = 716;          // u32 decode-mode bits (MODE_*)
+export const S_HALTED: u32 = 720;        // u32
+export const S_SHADOW: u32 = 724;        // u32 interrupt shadow after STI / MOV SS
+export const S_PEND_IRQ: u32 = 728;      // i32 vector of an injected external interrupt, -1 none
+export const S_PEND_EXC: u32 = 732;      // i32 exception queued by the host (KVM_SET_VCPU_EVENTS), -1 none
+export const S_PEND_EXC_ERR: u32 = 736;  // u32
+export const S_PEND_EXC_HAS_ERR: u32 = 740;
+export const S_DBG_CTRL: u32 = 744;      // u32 DBG_* bits (KVM_SET_GUEST_DEBUG)
+export const S_EXC_BITMAP: u32 = 748;    // u32 vectors that exit to the host instead of being delivered
+export const S_NBP: u32 = 752;           // number of software breakpoints in SCRATCH+BP_LIST
+export const S_PDPTE: u32 = 768;         // 4 PAE PDPTEs loaded at CR3 write
+export const S_MSR_MISC: u32 = 800;      // spare
+export const S_CPUID_PTR: u32 = 896;     // u32 pointer to the CPUID table (host heap)
+export const S_CPUID_N: u32 = 900;       // u32 number of entries
+export const S_FEAT: u32 = 904;          // u32 feature bits the core consults (FEAT_*)
+export const S_VENDOR: u32 = 908;        // u32 0 Intel, 1 AMD: flavour of architecturally undefined flags
+export const S_HOSTMODE_FAULT: u32 = 912;// last fault of a host-mode primitive
+
+// ---- exit record (at RUN), kvm_run layout for the fields we use ----
+export const R_EXIT_REASON: u32 = 8;
+export const R_IF_FLAG: u32 = 13;
+export const R_CR8: u32 = 16;
+export const R_APIC_BASE: u32 = 24;
+export const R_U: u32 = 32;              // union
+export const R_IO_DIR: u32 = 32;
+export const R_IO_SIZE: u32 = 33;
+export const R_IO_PORT: u32 = 34;
+export const R_IO_COUNT: u32 = 36;
+export const R_IO_DATA_OFFSET: u32 = 40;
+export const R_MMIO_PHYS: u32 = 32;      // u64
+export const R_MMIO_DATA: u32 = 40;      // 8 bytes
+export const R_MMIO_LEN: u32 = 48;       // u32
+export const R_MMIO_WRITE: u32 = 52;     // u8
+export const R_DEBUG_EXC: u32 = 32;      // kvm_debug_exit_arch: exception u32, pad, pc u64, dr6, dr7
+export const R_DEBUG_PC: u32 = 40;
+export const R_DEBUG_DR6: u32 = 48;
+export const R_DEBUG_DR7: u32 = 56;
+export const R_IO_DATA: u32 = 0x400;     // where IO data lives (data_offset)
+
+// KVM_EXIT_* numbers (include/uapi/linux/kvm.h)
+export const EXIT_UNKNOWN: u32 = 0;
+export const EXIT_EXCEPTION: u32 = 1;
+export const EXIT_IO: u32 = 2;
+export const EXIT_DEBUG: u32 = 4;
+export const EXIT_HLT: u32 = 5;
+export const EXIT_MMIO: u32 = 6;
+export const EXIT_SHUTDOWN: u32 = 8;
+export const EXIT_INTR: u32 = 10;        // budget used up (the run was "interrupted")
+export const EXIT_INTERNAL_ERROR: u32 = 17;
+
+// ---- mode bits (S_MODE): what the decoder and the MMU need to know ----
+export const MODE_PE: u32 = 1;           // CR0.PE
+export const MODE_LMA: u32 = 2;          // EFER.LMA
+export const MODE_64: u32 = 4;           // 64-bit code segment (LMA and CS.L)
+export const MODE_D: u32 = 8;            // CS.D: default operand/address size 32
+export const MODE_VM86: u32 = 16;
+export const MODE_SS32: u32 = 32;        // SS.B: 32-bit stack pointer (legacy modes)
+
+// ---- feature bits (S_FEAT), set from the CPU model's CPUID ----
+export const FEAT_XSAVE: u32 = 1;
+export const FEAT_AVX: u32 = 2;
+export const FEAT_AVX512: u32 = 4;
+export const FEAT_PKU: u32 = 8;
+export const FEAT_AMX: u32 = 16;
+export const FEAT_XFD: u32 = 32;
+export const FEAT_XSAVES: u32 = 64;
+export const FEAT_XSAVEC: u32 = 128;
+export const FEAT_XSAVEOPT: u32 = 256;
+export const FEAT_XGETBV1: u32 = 512;
+export const FEAT_RDTSCP: u32 = 1024;
+export const FEAT_LZCNT: u32 = 2048;
+export const FEAT_BMI1: u32 = 4096;
+export const FEAT_POPCNT: u32 = 8192;
+export const FEAT_NX: u32 = 16384;
+export const FEAT_1G: u32 = 32768;
+export const FEAT_FSGSBASE: u32 = 65536;
+export const FEAT_MOVBE: u32 = 131072;
+export const FEAT_CX16: u32 = 262144;
+
+// ---- guest debug control (S_DBG_CTRL), mirrors KVM_GUESTDBG_* ----
+export const DBG_ENABLE: u32 = 1;
+export const DBG_SINGLESTEP: u32 = 2;
+export const DBG_SW_BP: u32 = 4;         // breakpoints from the list at SCRATCH+BP_LIST
+export const DBG_RESUME_BP: u32 = 0x100; // internal: skip the breakpoint at the current RIP once
+export const BP_LIST: u32 = 0x100;       // up to 64 u64 linear addresses at SCRATCH+BP_LIST
+export const BP_MAX: u32 = 64;
+export const XBUF: u32 = 0x800;          // 16-byte fetch buffer for page-crossing instructions
+
+// Decoded-record layout (32 bytes per instruction) — see decode/decoder.ts.
+export const REC: u32 = 32;

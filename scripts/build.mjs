@@ -1,0 +1,46 @@
+#!/usr/bin/env node
+// Build steps: `gen` (opcode table → generated AssemblyScript), `wasm`
+// (asc release + debug), `dist` (the CLI/library bundle). No argument: all.
+import { build } from "esbuild";
+import { execFileSync } from "node:child_process";
+import { mkdirSync, statSync, existsSync, readdirSync } from "node:fs";
+import { join } from "node:path";
+
+const root = new URL("..", import.meta.url).pathname;
+process.chdir(root);
+const steps = process.argv.slice(2);
+const want = (s) => steps.length === 0 || steps.includes(s);
+
+function newest(dir) {
+  let t = 0;
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    t = Math.max(t, e.isDirectory() ? newest(p) : statSync(p).mtimeMs);
+  }
+  return t;
+}
+const mtime = (p) => (existsSync(p) ? statSync(p).mtimeMs : 0);
+
+mkdirSync("build", { recursive: true });
+if (want("gen") || want("wasm")) {
+  if (newest("cpu/gen") > mtime("cpu/dispatch.gen.ts") || steps.includes("gen")) {
+    await build({ entryPoints: ["cpu/gen/gen.ts"], bundle: true, platform: "node", format: "esm", target: "node20", outfile: "build/gen.mjs", logLevel: "error" });
+    execFileSync(process.execPath, ["build/gen.mjs"], { stdio: "inherit" });
+  }
+}
+if (want("wasm")) {
+  const asc = join(root, "node_modules/.bin/asc");
+  if (newest("cpu") > mtime("build/cpu.wasm") || steps.includes("wasm")) {
+    const t0 = Date.now();
+    execFileSync(asc, ["--config", "asconfig.json", "--target", "release"], { stdio: "inherit" });
+    console.log(`asc: build/cpu.wasm (${statSync("build/cpu.wasm").size} bytes, ${Date.now() - t0} ms)`);
+  }
+}
+if (want("dist")) {
+  await build({
+    entryPoints: ["hypervisor/cli/main.ts"], bundle: true, platform: "node", format: "esm", target: "node20",
+    outfile: "dist/x86kvm.mjs", packages: "external", sourcemap: true, loader: { ".wasm": "binary" }, logLevel: "error",
+    banner: { js: "" },
+  });
+  console.log("esbuild: dist/x86kvm.mjs");
+}
