@@ -1,0 +1,177 @@
+// Emulator side of differential testing: runs a NativeCase (test/native/
+// native.ts) on the emulated CPU in the same user-mode environment the native
+// harness provides (CODE r-x, DATA and STACK rw at the same linear addresses,
+// CPL 3, 64-bit CS 0x33) and reports a NativeResult, so tests compare the two
+// field by field.
+//
+// Faults and traps reach a tiny kernel: every IDT gate points at its own
+// `hlt` stub, so the run stops at a known address and the exception frame on
+// the kernel stack gives vector, error code, RIP, RFLAGS and RSP exactly as
+// the guest would see them. SYSCALL lands on a stub reported as vector 255,
+// like the harness's seccomp trap.
+import { readFileSync } from "node:fs";
+import { WasmCpu } from "../../hypervisor/cpu/wasm_cpu";
+import { buildCpuid, getModel } from "../../hypervisor/models/models";
+import { encodeEntries, featuresOf } from "../../hypervisor/models/cpuid";
+import {
+  CODE_BASE, DATA_BASE, STACK_BASE, CODE_SIZE, DATA_SIZE, STACK_SIZE, VECTOR_SYSCALL,
+  codeImage, initialData, initialStack, initialGprs, initialRflags, memHash,
+  type NativeCase, type NativeResult,
+} from "../native/native";
+
+// guest-physical layout of the test machine
+const P_SYS = 0x10000;          // page tables, GDT, IDT, TSS, stubs (supervisor only)
+const P_PML4 = P_SYS, P_PDPT = P_SYS + 0x1000, P_PD = P_SYS + 0x2000, P_PT = P_SYS + 0x3000;
+const P_GDT = P_SYS + 0x8000, P_IDT = P_SYS + 0x9000, P_TSS = P_SYS + 0xA000, P_STUBS = P_SYS + 0xB000;
+const P_KSTACK_TOP = 0x80000;
+const P_CODE = 0x100000, P_DATA = 0x200000, P_STACK = 0x300000;
+const RAM = 0x400000;
+
+export function hostVendor(): "amd" | "intel" {
+  try { return /AuthenticAMD/.test(readFileSync("/proc/cpuinfo", "utf8")) ? "amd" : "intel"; } catch { return "intel"; }
+}
+
+/** The CPU model whose architecturally-undefined behaviour matches the host. */
+export function hostModel(): string { return hostVendor() === "amd" ? "epyc-genoa" : "sapphire-rapids"; }
+
+export class EmuRunner {
+  readonly cpu: WasmCpu;
+  private ram: number;
+  private lastCodeLen = 0;
+
+  constructor(model = hostModel()) {
+    this.cpu = new WasmCpu(RAM + (1 << 20));
+    const m = getModel(model);
+    const entries = buildCpuid(m);
+    this.cpu.setCpuid(encodeEntries(entries), entries.length, featuresOf(entries), m.vendor === "amd" ? 1 : 0);
+    this.ram = this.cpu.alloc(RAM, 1 << 21);
+    this.cpu.ex.slot(0, 0, RAM, this.ram, 0);
+    this.buildSystem();
+    this.cpu.bytes.fill(0xcc, this.ram + P_CODE, this.ram + P_CODE + CODE_SIZE);
+  }
+
+  private w64(gpa: number, v: bigint): void { this.cpu.view.setBigUint64(this.ram + gpa, v, true); }
+
+  private buildSystem(): void {
+    const b = this.cpu.bytes;
+    b.fill(0, this.ram + P_SYS, this.ram + P_SYS + 0x10000);
+    // identity map [0, 2 MiB) supervisor-only for the system area; user 4 KiB
+    // pages for CODE (r-x), DATA and STACK (rw) at their linear addresses
+    this.w64(P_PML4, BigInt(P_PDPT) | 7n);
+    this.w64(P_PDPT + 0, BigInt(P_PD) | 7n);          // 0-1 GiB: system area
+    this.w64(P_PD, 0x83n);                              // 2 MiB supervisor page at 0
+    // 0x10000000, 0x20000000, 0x30000000 live in PDPT entry 0 (1 GiB): PD index 0x80, 0x100, 0x180
+    const map = (lin: bigint, pa: number, size: number, rw: boolean, ptPage: number) => {
+      const pdi = Number((lin >> 21n) & 511n);
+      this.w64(P_PD + pdi * 8, BigInt(ptPage) | 7n);
+      for (let off = 0; off < size; off += 4096) {
+        const pti = Number(((lin + BigInt(off)) >> 12n) & 511n);
+        this.w64(ptPage + pti * 8, BigInt(pa + off) | (rw ? 7n : 5n));
+      }
+    };
+    map(CODE_BASE, P_CODE, CODE_SIZE, false, P_PT);
+    map(DATA_BASE, P_DATA, DATA_SIZE, true, P_PT + 0x1000);
+    map(STACK_BASE, P_STACK, STACK_SIZE, true, P_PT + 0x2000);
+    // GDT: null, kernel code 0x08, kernel data 0x10, user data 0x2b (index 5), user code 0x33 (index 6), TSS 0x40
+    this.w64(P_GDT + 0x08, 0x00af9b000000ffffn);
+    this.w64(P_GDT + 0x10, 0x00cf93000000ffffn);
+    this.w64(P_GDT + 0x18, 0x00cffb000000ffffn);       // 32-bit user code (STAR base for SYSRET)
+    this.w64(P_GDT + 0x20, 0x00cff3000000ffffn);
+    this.w64(P_GDT + 0x28, 0x00cff3000000ffffn);
+    this.w64(P_GDT + 0x30, 0x00affb000000ffffn);
+    const tssLo = (0x67n) | (BigInt(P_TSS & 0xffffff) << 16n) | (0x89n << 40n) | (BigInt(P_TSS >>> 24) << 56n);
+    this.w64(P_GDT + 0x40, tssLo);
+    this.w64(P_GDT + 0x48, 0n);
+    this.w64(P_TSS + 4, BigInt(P_KSTACK_TOP));         // RSP0
+    // IDT: 256 interrupt gates (DPL 3 so INT n works from CPL3), each to its own hlt stub
+    for (let v = 0; v < 256; v++) {
+      const stub = P_STUBS + v * 4;
+      b[this.ram + stub] = 0xf4;                       // hlt
+      const lo = BigInt(stub & 0xffff) | (0x08n << 16n) | (0xeen << 40n) | (BigInt((stub >>> 16) & 0xffff) << 48n);
+      this.w64(P_IDT + v * 16, lo);
+      this.w64(P_IDT + v * 16 + 8, 0n);               // offset bits 63:32 (stubs are below 4 GiB)
+    }
+    b[this.ram + P_STUBS + 256 * 4] = 0xf4;           // SYSCALL target
+  }
+
+  /** Put the CPU in the harness's user-mode state for case `c`. */
+  private prepare(c: NativeCase): void {
+    const cpu = this.cpu, L = cpu.L, b = cpu.bytes;
+    cpu.ex.reset();
+    const img = codeImage(c.code);
+    // only the bytes that differ from the previous case need copying
+    const n = Math.max(c.code.length + 5, this.lastCodeLen);
+    b.set(img.subarray(0, n), this.ram + P_CODE);
+    this.lastCodeLen = c.code.length + 5;
+    b.set(initialData(c), this.ram + P_DATA);
+    b.set(initialStack(c), this.ram + P_STACK);
+    cpu.ex.flush_code();
+    cpu.setU64(L.S_GDTR_BASE, BigInt(P_GDT)); cpu.setU64(L.S_GDTR_LIMIT, 0x4fn);
+    cpu.setU64(L.S_IDTR_BASE, BigInt(P_IDT)); cpu.setU64(L.S_IDTR_LIMIT, 0xfffn);
+    cpu.setSeg(L.SEG_CS, { base: 0n, limit: 0xffffffff, sel: 0x33, attr: 0xa0fb });
+    cpu.setSeg(L.SEG_SS, { base: 0n, limit: 0xffffffff, sel: 0x2b, attr: 0xc0f3 });
+    for (const s of [L.SEG_DS, L.SEG_ES, L.SEG_FS, L.SEG_GS]) cpu.setSeg(s, { base: 0n, limit: 0, sel: 0, attr: 0x800 });
+    cpu.setSeg(L.SEG_TR, { base: BigInt(P_TSS), limit: 0x67, sel: 0x40, attr: 0x8b });
+    cpu.setU64(L.S_CR3, BigInt(P_PML4));
+    cpu.setU64(L.S_CR4, 0x20n | 0x200n | 0x400n);
+    cpu.setU64(L.S_CR0, 0x80050033n);
+    cpu.setU64(L.S_EFER, 0xd01n);
+    cpu.setU64(L.S_STAR, (0x10n << 48n) | (0x08n << 32n));
+    cpu.setU64(L.S_LSTAR, BigInt(P_STUBS + 256 * 4));
+    cpu.setU64(L.S_SFMASK, 0x47700n);
+    cpu.setU32(L.S_CPL, 3);
+    const g = initialGprs(c);
+    for (let i = 0; i < 16; i++) cpu.setGpr(i, g[i]);
+    cpu.rflags = initialRflags(c);
+    cpu.rip = CODE_BASE;
+    // stop when RIP reaches the exit jump
+    cpu.setU32(L.S_DBG_CTRL, L.DBG_ENABLE | L.DBG_SW_BP);
+    cpu.setU32(L.S_NBP, 1);
+    cpu.view.setBigUint64(L.SCRATCH + L.BP_LIST, CODE_BASE + BigInt(c.code.length), true);
+    cpu.ex.state_changed();
+  }
+
+  run(c: NativeCase, budget = 200_000): NativeResult {
+    const cpu = this.cpu, L = cpu.L;
+    this.prepare(c);
+    const reason = cpu.run(budget);
+    const gpr = Array.from({ length: 16 }, (_, i) => cpu.gpr(i));
+    const res: NativeResult = {
+      status: "ok", vector: 0, errorCode: 0n, cr2: 0n, rip: cpu.rip, gpr, rflags: cpu.rflags,
+      memHash: 0n, signo: 0, siCode: 0, cs: cpu.seg(L.SEG_CS).sel,
+    };
+    if (reason === L.EXIT_HLT && cpu.ex.cpl() === 0) {
+      const stubOff = Number(cpu.rip) - 1 - P_STUBS;
+      const vec = stubOff / 4;
+      res.status = "fault";
+      if (vec === 256) {
+        res.vector = VECTOR_SYSCALL;
+        res.rip = cpu.gpr(1);                     // RCX: the return address
+        res.rflags = cpu.gpr(11);                 // R11: RFLAGS at SYSCALL
+        res.errorCode = cpu.gpr(0);
+      } else {
+        res.vector = vec;
+        const rsp = Number(cpu.gpr(4));
+        const rd = (o: number) => cpu.view.getBigUint64(this.ram + rsp + o, true);
+        const hasErr = [8, 10, 11, 12, 13, 14, 17, 21].includes(vec);
+        const f = hasErr ? 8 : 0;
+        if (hasErr) res.errorCode = rd(0);
+        res.rip = rd(f); res.cs = Number(rd(f + 8)); res.rflags = rd(f + 16);
+        gpr[4] = rd(f + 24);
+        if (vec === 14) res.cr2 = cpu.u64(L.S_CR2);
+      }
+    } else if (reason === L.EXIT_DEBUG) {
+      res.status = "ok";
+    } else if (reason === L.EXIT_INTR) {
+      res.status = "timeout";
+    } else {
+      res.status = "lost";
+      res.signo = reason;
+    }
+    const b = cpu.bytes;
+    res.memHash = memHash(b.subarray(this.ram + P_DATA, this.ram + P_DATA + DATA_SIZE), b.subarray(this.ram + P_STACK, this.ram + P_STACK + STACK_SIZE));
+    if (c.dumpData) res.data = b.slice(this.ram + P_DATA, this.ram + P_DATA + DATA_SIZE);
+    if (c.dumpStack) res.stack = b.slice(this.ram + P_STACK, this.ram + P_STACK + STACK_SIZE);
+    return res;
+  }
+}
