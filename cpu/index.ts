@@ -6,6 +6,7 @@ export * from "./layout";
 import {
   STATE, S_RIP, S_RFLAGS, S_CR0, S_DR, S_XCR0, S_PAT, S_APIC_BASE, S_MISC_ENABLE, S_PEND_IRQ, S_PEND_EXC, S_LF_OP,
   S_GDTR_LIMIT, S_IDTR_LIMIT, S_MODE, S_CPL, S_INSNS, SEG_CS, SEG_LDTR, SEG_TR, XSTATE, CODEGEN, CODEMAP,
+  S_CPUID_PTR, S_MXCSR_MASK, S_HOSTMODE_FAULT, S_XMODIFIED, S_XRSTOR_LA, S_XRSTOR_INFO,
 } from "./layout";
 import { set_seg, update_mode } from "./state";
 import { get_rflags, materialize } from "./flags";
@@ -17,6 +18,7 @@ import { io_complete_in, io_cancel_in } from "./exec/io";
 import { NHANDLERS } from "./decode/tables.gen";
 import { xsave_size, cpuid_query, cpuid_out_a, cpuid_out_b, cpuid_out_c, cpuid_out_d } from "./exec/misc";
 import { deliver, EV_EXT } from "./except/deliver";
+import { xsave_setup, host_xsaves, host_xrstors, host_xsave_std, host_xrstor_std } from "./exec/xsave";
 
 export const HANDLER_COUNT: u32 = NHANDLERS;
 
@@ -26,8 +28,14 @@ export function init(): void {
 }
 
 // Architectural reset (SDM Vol. 3A §9.1.1, KVM's kvm_vcpu_reset()).
+// The CPU-model fields (CPUID table pointer, features, vendor, the leaf 0xD
+// cache at S_XCOMP…) survive a reset: they describe the silicon, not its state.
 export function reset(): void {
-  memory.fill(STATE, 0, 0x2000);
+  memory.fill(STATE, 0, S_CPUID_PTR);
+  store<u64>(STATE + S_HOSTMODE_FAULT, 0);
+  store<u64>(STATE + S_XMODIFIED, 0);
+  store<u64>(STATE + S_XRSTOR_LA, <u64>-1);
+  store<u64>(STATE + S_XRSTOR_INFO, 0);
   memory.fill(XSTATE, 0, 0x4000);
   store<u64>(STATE + S_RIP, 0xFFF0);
   store<u64>(STATE + S_RFLAGS, 2);
@@ -47,8 +55,9 @@ export function reset(): void {
   store<u64>(STATE + S_MISC_ENABLE, 1);
   store<i32>(STATE + S_PEND_IRQ, -1);
   store<i32>(STATE + S_PEND_EXC, -1);
-  // x87/SSE reset values: FCW 0x40 at reset (FNINIT makes it 0x37F), MXCSR 0x1F80
-  store<u16>(XSTATE, 0x40);
+  // x87/SSE as KVM's vCPU reset leaves them (fpstate init: FCW 0x37F, MXCSR 0x1F80;
+  // bare silicon's power-up FCW is 0x40)
+  store<u16>(XSTATE, 0x37F);
   store<u32>(XSTATE + 24, 0x1F80);
   io_cancel_in();
   update_mode();
@@ -101,3 +110,15 @@ export function cpuid_reg(i: i32): i32 {
 export function inject(vec: i32): i32 { return deliver(<u32>vec, 0, false, EV_EXT) ? 1 : 0; }
 export function cpl(): i32 { return <i32>load<u32>(STATE + S_CPL); }
 export function mode(): i32 { return <i32>load<u32>(STATE + S_MODE); }
+
+// ---- extended state (CPU models and the hypervisor's fpstate code) ----
+// Cache the model's CPUID leaf 0xD layout after the host loaded a CPUID table.
+export function xsave_init(): void { xsave_setup(); }
+@inline function m64(lo: i32, hi: i32): u64 { return (<u64><u32>hi << 32) | <u64><u32>lo; }
+// XSAVES/XRSTORS of `mask` to/from host address `buf` with the current XCR0,
+// XSS and XFD: 0 on success, else the fault vector (7 = #NM, 13 = #GP).
+export function hostmode_xsaves(buf: i32, lo: i32, hi: i32): i32 { return host_xsaves(<usize>buf, m64(lo, hi)); }
+export function hostmode_xrstors(buf: i32, lo: i32, hi: i32): i32 { return host_xrstors(<usize>buf, m64(lo, hi)); }
+export function hostmode_xsave(buf: i32, lo: i32, hi: i32): i32 { return host_xsave_std(<usize>buf, m64(lo, hi)); }
+export function hostmode_xrstor(buf: i32, lo: i32, hi: i32): i32 { return host_xrstor_std(<usize>buf, m64(lo, hi)); }
+export function set_mxcsr_mask(v: i32): void { store<u32>(STATE + S_MXCSR_MASK, <u32>v); }

@@ -92,6 +92,45 @@ export const S_CPUID_N: u32 = 900;       // u32 number of entries
 export const S_FEAT: u32 = 904;          // u32 feature bits the core consults (FEAT_*)
 export const S_VENDOR: u32 = 908;        // u32 0 Intel, 1 AMD: flavour of architecturally undefined flags
 export const S_HOSTMODE_FAULT: u32 = 912;// last fault of a host-mode primitive
+export const S_XMODIFIED: u32 = 920;     // u64: components written since the last XRSTOR (modified optimisation)
+export const S_XRSTOR_LA: u32 = 928;     // linear address of the last XRSTOR(S) (XRSTOR_INFO), all-ones = none
+export const S_XRSTOR_INFO: u32 = 936;   // u64 XCOMP_BV | CPL << 62 … of the last XRSTOR(S)
+// Per-component XSAVE layout of the CPU model (CPUID leaf 0xD), filled by xsave_setup():
+// 32 entries × 16 bytes: offset u32 @0 (standard format), size u32 @4, ecx u32 @8 (bit 0 supervisor,
+// bit 1 64-byte aligned when compacted, bit 2 XFD-capable), valid u32 @12.
+export const S_XCOMP: u32 = 0x400;
+export const S_XCR0_SUPPORTED: u32 = 0x600;   // u64 CPUID.(0DH,0):EDX:EAX
+export const S_XSS_SUPPORTED: u32 = 0x608;    // u64 CPUID.(0DH,1):EDX:ECX
+export const S_XFD_SUPPORTED: u32 = 0x610;    // u64 components whose ECX[2] is set
+export const S_XFEAT: u32 = 0x618;            // u32 CPUID.(0DH,1):EAX (xsaveopt/xsavec/xgetbv1/xsaves/xfd)
+export const S_MXCSR_MASK: u32 = 0x61C;       // u32
+// AMD flavour of XINUSE: per-register in-use bits (a zero idiom returns a
+// register to its init state), OR-ed per component by xinuse().
+export const S_DIRTY_XMM: u32 = 0x330;        // u32 bit n: XMMn (low 128 bits of register n < 16)
+export const S_DIRTY_YMMH: u32 = 0x334;       // u32 bit n: YMMn bits 255:128
+export const S_DIRTY_ZMMH: u32 = 0x338;       // u32 bit n: ZMMn bits 511:256
+export const S_DIRTY_HI16: u32 = 0x33C;       // u32 bit n-16: ZMM16..31
+export const S_DIRTY_K: u32 = 0x340;          // u32 bit n: kn
+
+// ---- extended register file (at XSTATE): the standard-format XSAVE image with Intel's offsets ----
+// Legacy region as FXSAVE lays it out, except that the ST slots hold the PHYSICAL registers
+// R0..R7 (XSAVE/FXSAVE rotate them by TOP into stack order).
+export const X_FCW: u32 = 0;
+export const X_FSW: u32 = 2;
+export const X_FTW: u32 = 4;              // abridged tag: bit i = physical register Ri is not empty
+export const X_FOP: u32 = 6;
+export const X_FIP: u32 = 8;
+export const X_FDP: u32 = 16;
+export const X_MXCSR: u32 = 24;
+export const X_ST: u32 = 32;              // R0..R7, 16-byte slots (80-bit values)
+export const X_XMM: u32 = 160;            // XMM0..15 (low 128 bits of ZMM0..15)
+export const X_YMMH: u32 = 576;           // YMM0..15 bits 255:128
+export const X_KREG: u32 = 1088;          // k0..k7
+export const X_ZMMH: u32 = 1152;          // ZMM0..15 bits 511:256
+export const X_HI16: u32 = 1664;          // ZMM16..31, 64 bytes each
+export const X_TILECFG: u32 = 2752;       // LDTILECFG image (palette 0 = unconfigured)
+export const X_TILES: u32 = 2816;         // tmm0..7, 16 rows × 64 bytes each
+export const X_END: u32 = 11008;
 
 // ---- exit record (at RUN), kvm_run layout for the fields we use ----
 export const R_EXIT_REASON: u32 = 8;

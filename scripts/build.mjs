@@ -8,7 +8,10 @@ import { join } from "node:path";
 
 const root = new URL("..", import.meta.url).pathname;
 process.chdir(root);
-const steps = process.argv.slice(2);
+// `node scripts/build.mjs [gen] [wasm] [dist] [--force]`: steps are skipped
+// when their outputs are newer than their inputs unless --force is given.
+const force = process.argv.includes("--force");
+const steps = process.argv.slice(2).filter((a) => !a.startsWith("--"));
 const want = (s) => steps.length === 0 || steps.includes(s);
 
 function newest(dir) {
@@ -23,14 +26,14 @@ const mtime = (p) => (existsSync(p) ? statSync(p).mtimeMs : 0);
 
 mkdirSync("build", { recursive: true });
 if (want("gen") || want("wasm")) {
-  if (newest("cpu/gen") > mtime("cpu/dispatch.gen.ts") || steps.includes("gen")) {
+  if (newest("cpu/gen") > mtime("cpu/dispatch.gen.ts") || force) {
     await build({ entryPoints: ["cpu/gen/gen.ts"], bundle: true, platform: "node", format: "esm", target: "node20", outfile: "build/gen.mjs", logLevel: "error" });
     execFileSync(process.execPath, ["build/gen.mjs"], { stdio: "inherit" });
   }
 }
 if (want("wasm")) {
   const asc = join(root, "node_modules/.bin/asc");
-  if (newest("cpu") > mtime("build/cpu.wasm") || steps.includes("wasm")) {
+  if (newest("cpu") > mtime("build/cpu.wasm") || force) {
     const t0 = Date.now();
     execFileSync(asc, ["--config", "asconfig.json", "--target", "release"], { stdio: "inherit" });
     console.log(`asc: build/cpu.wasm (${statSync("build/cpu.wasm").size} bytes, ${Date.now() - t0} ms)`);

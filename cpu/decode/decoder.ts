@@ -119,9 +119,51 @@ export function decode(p: usize, avail: u32, m: u32, r: usize): i32 {
   if (rex) pfx |= P_REX;
   if (rex & 8) pfx |= P_REXW;
   if (seg >= 0) pfx |= P_SEGOVR;
-  // ---- opcode ----
+  // ---- opcode (legacy maps, or VEX C4/C5 and EVEX 62) ----
   let map: u32 = 0;
-  if (b == 0x0F) {
+  let vex: u32 = 0;
+  let rext: u32 = 0;   // EVEX R' (reg bit 4) | X as rm bit 4 (register form) << 1
+  if ((b == 0xC4 || b == 0xC5 || b == 0x62)) {
+    // outside 64-bit mode these are LES/LDS/BOUND unless the next byte has mod=11
+    if (i + 1 >= avail) return D_MORE;
+    const b1 = <u32>load<u8>(p + i + 1);
+    if (is64 || (b1 >> 6) == 3) {
+      // 66/F2/F3/REX/LOCK before VEX or EVEX is #UD
+      if ((pfx & (P_OSZ | P_REP | P_REPNE | P_LOCK)) || rex) return D_UD;
+      let R: u32, X: u32, B: u32, W: u32 = 0, vvvv: u32, L: u32, pp: u32, mm: u32;
+      if (b == 0xC5) {
+        R = (~b1 >> 7) & 1; X = 0; B = 0; vvvv = (~b1 >> 3) & 15; L = (b1 >> 2) & 1; pp = b1 & 3; mm = 1;
+        i += 2;
+        vex = 1 << 16;
+      } else if (b == 0xC4) {
+        if (i + 2 >= avail) return D_MORE;
+        const b2 = <u32>load<u8>(p + i + 2);
+        R = (~b1 >> 7) & 1; X = (~b1 >> 6) & 1; B = (~b1 >> 5) & 1; mm = b1 & 31;
+        W = b2 >> 7; vvvv = (~b2 >> 3) & 15; L = (b2 >> 2) & 1; pp = b2 & 3;
+        if (mm < 1 || mm > 3) return D_UD;
+        i += 3;
+        vex = 1 << 16;
+      } else {
+        if (i + 3 >= avail) return D_MORE;
+        const b2 = <u32>load<u8>(p + i + 2), b3 = <u32>load<u8>(p + i + 3);
+        R = (~b1 >> 7) & 1; X = (~b1 >> 6) & 1; B = (~b1 >> 5) & 1; mm = b1 & 7;
+        const Rp = (~b1 >> 4) & 1;
+        if ((b1 & 8) || !(b2 & 4) || mm < 1 || mm > 3) return D_UD;
+        W = b2 >> 7; vvvv = ((~b2 >> 3) & 15) | (((~b3 >> 3) & 1) << 4); pp = b2 & 3;
+        L = (b3 >> 5) & 3;
+        vex = (2 << 16) | ((b3 & 7) << 10) | ((b3 >> 7) << 13) | (((b3 >> 4) & 1) << 14);
+        rext = Rp | (X << 1);
+        i += 4;
+      }
+      vex |= vvvv | (L << 5) | (W << 7) | (pp << 8);
+      rex = 0x40 | (W << 3) | (R << 2) | (X << 1) | B;
+      pfx = (pfx & ~(P_OSZ | P_REP | P_REPNE)) | (pp == 1 ? P_OSZ : pp == 2 ? P_REP : pp == 3 ? P_REPNE : 0);
+      map = (vex >> 16) * 3 + mm;
+      if (i >= avail) return D_MORE;
+      b = load<u8>(p + i);
+    }
+  }
+  if (vex == 0 && b == 0x0F) {
     i++;
     if (i >= avail) return D_MORE;
     b = load<u8>(p + i);
@@ -144,7 +186,7 @@ export function decode(p: usize, avail: u32, m: u32, r: usize): i32 {
     let v: u32 = 0;
     if (sel == 1) v = (pfx & P_REP) ? 2 : (pfx & P_REPNE) ? 3 : (pfx & P_OSZ) ? 1 : 0;
     else if (sel == 2) v = (rex >> 3) & 1;
-    else if (sel == 3) v = 0;
+    else if (sel == 3) v = (vex >> 5) & 1;
     else if (sel == 4) v = is64 ? 1 : 0;
     else {
       if (!have_modrm) {
@@ -196,10 +238,10 @@ export function decode(p: usize, avail: u32, m: u32, r: usize): i32 {
       i++;
     }
     const mod = modrm >> 6;
-    const regn = ((modrm >> 3) & 7) | ((rex & 4) << 1);
+    const regn = ((modrm >> 3) & 7) | ((rex & 4) << 1) | ((rext & 1) << 4);
     store<u8>(r, reg_off(regn, (attr & A_REG_BYTE) != 0, rex), R_REG);
     if (mod == 3) {
-      const rmn = (modrm & 7) | ((rex & 1) << 3);
+      const rmn = (modrm & 7) | ((rex & 1) << 3) | ((rext & 2) << 3);
       store<u8>(r, reg_off(rmn, (attr & A_RM_BYTE) != 0, rex), R_RM);
       if (attr & A_MEMONLY) return D_UD;
     } else {
@@ -307,8 +349,19 @@ export function decode(p: usize, avail: u32, m: u32, r: usize): i32 {
   store<u8>(r, <u8>pfx, R_PFX);
   store<u8>(r, <u8>opc, R_OPC);
   store<u8>(r, <u8>modrm, R_MODRM);
+  store<u32>(r, vex, R_VEX);
   return <i32>i;
 }
+
+// VEX/EVEX fields in R_VEX
+export const V_VVVV: u32 = 31;           // bits 4:0, already inverted (register number)
+export const V_L_SHIFT: u32 = 5;         // 2 bits: 0 = 128, 1 = 256, 2 = 512
+export const V_W: u32 = 1 << 7;
+export const V_PP_SHIFT: u32 = 8;
+export const V_AAA_SHIFT: u32 = 10;      // EVEX opmask register
+export const V_Z: u32 = 1 << 13;         // EVEX zeroing-masking
+export const V_B: u32 = 1 << 14;         // EVEX broadcast / rounding
+export const V_KIND_SHIFT: u32 = 16;     // 0 legacy, 1 VEX, 2 EVEX
 
 // the raw ModRM.reg number (segment and control register operands)
 @inline export function modrm_reg(r: usize): u32 { return (<u32>load<u8>(r, R_MODRM) >> 3) & 7; }

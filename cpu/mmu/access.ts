@@ -114,7 +114,7 @@ export function translate(lin: u64, acc: u32, seg: u32, sys: bool): bool {
 // A store hit a page with decoded code: if it overlaps a decoded 64-byte
 // chunk, bump the page's generation (its blocks become stale) and, if the
 // executing block is on that page, stop it after this instruction.
-function smc_check(pa: u64, size: u32): void {
+export function smc_check(pa: u64, size: u32): void {
   const ppn = pa >> 12;
   if (ppn >= 0x100000) return;
   const map = load<u64>(CODEMAP + <u32>ppn * 8);

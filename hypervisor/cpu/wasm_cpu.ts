@@ -133,6 +133,7 @@ export class WasmCpu {
     this.setU32(this.L.S_CPUID_N, n);
     this.setU32(this.L.S_FEAT, features);
     this.setU32(this.L.S_VENDOR, vendor);
+    (this.ex.xsave_init as () => void)();
   }
 
   run(budget: number): number { return this.ex.run(budget); }

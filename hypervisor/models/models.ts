@@ -23,6 +23,7 @@ export interface Model {
   virtBits: number;
   amx?: boolean;
   maxLeaf: number;
+  mxcsrMask?: number;          // FXSAVE's MXCSR_MASK (default 0xFFFF; AMD adds MM, bit 17)
 }
 
 // feature name → [leaf, subleaf, register, bit]
@@ -101,6 +102,7 @@ export const MODELS: Model[] = [
     xcomps: [X_AVX, { i: 5, size: 64, offset: 832, ecx: 0 }, { i: 6, size: 512, offset: 896, ecx: 0 }, { i: 7, size: 1024, offset: 1408, ecx: 0 },
       ...X_CET],
     xcr0: 0xE7n, xss: 0x1800n, xsaveFeatures: ["xsaveopt", "xsavec", "xgetbv1", "xsaves"], physBits: 52, virtBits: 57, maxLeaf: 0x10,
+    mxcsrMask: 0x2FFFF,
   },
 ];
 

@@ -2,8 +2,8 @@
 // and the vCPU loop. Exit handling is a plain function of the exit record
 // (handleExit), in the Firecracker style.
 import { WasmCpu } from "../cpu/wasm_cpu";
-import { buildCpuid, getModel, type Model } from "../models/models";
-import { encodeEntries, featuresOf } from "../models/cpuid";
+import { getModel, type Model } from "../models/models";
+import { applyModel } from "../models/apply";
 import { loadBios, loadElf64, loadFlat, type LoadedImage, ImageError } from "./loader";
 import { Devices, type Console } from "./devices";
 
@@ -37,8 +37,7 @@ export class Machine {
     this.ramSize = opts.memory ?? 128 << 20;
     this.cpu = new WasmCpu(this.ramSize + (2 << 20));
     this.model = getModel(opts.model ?? "sapphire-rapids");
-    const entries = buildCpuid(this.model, opts.cpuEdits);
-    this.cpu.setCpuid(encodeEntries(entries), entries.length, featuresOf(entries), this.model.vendor === "amd" ? 1 : 0);
+    applyModel(this.cpu, this.model, opts.cpuEdits);
     this.ram = this.cpu.alloc(this.ramSize, 1 << 21);
     this.cpu.ex.slot(0, 0, this.ramSize, this.ram, 0);
     this.devices = new Devices(opts.console, (on) => this.cpu.ex.a20(on ? 1 : 0));

@@ -11,8 +11,8 @@
 // like the harness's seccomp trap.
 import { readFileSync } from "node:fs";
 import { WasmCpu } from "../../hypervisor/cpu/wasm_cpu";
-import { buildCpuid, getModel } from "../../hypervisor/models/models";
-import { encodeEntries, featuresOf } from "../../hypervisor/models/cpuid";
+import { getModel } from "../../hypervisor/models/models";
+import { applyModel } from "../../hypervisor/models/apply";
 import {
   CODE_BASE, DATA_BASE, STACK_BASE, CODE_SIZE, DATA_SIZE, STACK_SIZE, VECTOR_SYSCALL,
   codeImage, initialData, initialStack, initialGprs, initialRflags, memHash,
@@ -39,12 +39,15 @@ export class EmuRunner {
   private ram: number;
   private lastCodeLen = 0;
 
+  /** XCR0 the user-mode environment runs with (the native harness runs with the host's). */
+  xcr0 = 1n;
+
   constructor(model = hostModel()) {
     this.cpu = new WasmCpu(RAM + (1 << 20));
     const m = getModel(model);
-    const entries = buildCpuid(m);
-    this.cpu.setCpuid(encodeEntries(entries), entries.length, featuresOf(entries), m.vendor === "amd" ? 1 : 0);
+    applyModel(this.cpu, m);
     this.ram = this.cpu.alloc(RAM, 1 << 21);
+    this.xcr0 = m.xcr0 & ~(1n << 9n) & ~(3n << 17n);   // like Linux without PKU/AMX permission
     this.cpu.ex.slot(0, 0, RAM, this.ram, 0);
     this.buildSystem();
     this.cpu.bytes.fill(0xcc, this.ram + P_CODE, this.ram + P_CODE + CODE_SIZE);
@@ -113,7 +116,8 @@ export class EmuRunner {
     for (const s of [L.SEG_DS, L.SEG_ES, L.SEG_FS, L.SEG_GS]) cpu.setSeg(s, { base: 0n, limit: 0, sel: 0, attr: 0x800 });
     cpu.setSeg(L.SEG_TR, { base: BigInt(P_TSS), limit: 0x67, sel: 0x40, attr: 0x8b });
     cpu.setU64(L.S_CR3, BigInt(P_PML4));
-    cpu.setU64(L.S_CR4, 0x20n | 0x200n | 0x400n);
+    cpu.setU64(L.S_CR4, 0x20n | 0x200n | 0x400n | 0x40000n);
+    cpu.setU64(L.S_XCR0, this.xcr0);
     cpu.setU64(L.S_CR0, 0x80050033n);
     cpu.setU64(L.S_EFER, 0xd01n);
     cpu.setU64(L.S_STAR, (0x10n << 48n) | (0x08n << 32n));

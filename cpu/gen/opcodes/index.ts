@@ -10,5 +10,8 @@ import { misc } from "./misc";
 import { io } from "./io";
 import { intr } from "./intr";
 import { system } from "./system";
+import { xsave } from "./xsave";
+import { vec } from "./vec";
+import { pkru } from "./pkru";
 
-export const FAMILIES: Family[] = [alu, mov, stack, ctrl, flagctl, misc, io, intr, system];
+export const FAMILIES: Family[] = [alu, mov, stack, ctrl, flagctl, misc, io, intr, system, xsave, vec, pkru];
