@@ -12,6 +12,7 @@ import { clts, fsgsbase, invlpg, lar_lsl, lgdt, lldt, lmsw, load_far_ptr, ltr, m
 import { fxsave, ldmxcsr, xgetbv, xrstor_op, xsave_op, xsetbv } from "./exec/xsave";
 import { klogic, kmov, kortest, movd, movq_xmm, vlogic, vmov_load, vmov_store, vzero } from "./exec/vec";
 import { rdpkru, wrpkru } from "./exec/pkru";
+import { ldtilecfg, sttilecfg, tdpb, tdpbf16ps, tileloadd, tilerelease, tilestored, tilezero } from "./exec/amx";
 import { CS, DS, ES, FS, GS, Mem, OpADC, OpADD, OpAND, OpCMP, OpOR, OpSBB, OpSUB, OpTEST, OpXOR, PORT_DX, PORT_IB, Reg, SS } from "./exec/consts";
 
 @inline export function dispatch(id: u32, r: usize): i32 {
@@ -1240,6 +1241,18 @@ import { CS, DS, ES, FS, GS, Mem, OpADC, OpADD, OpAND, OpCMP, OpOR, OpSBB, OpSUB
     case 1221: return kmov(r, 3, 64, false);
     case 1222: return rdpkru(r);
     case 1223: return wrpkru(r);
+    case 1224: return ldtilecfg(r);
+    case 1225: return sttilecfg(r);
+    case 1226: return tilerelease(r);
+    case 1227: return tilezero(r);
+    case 1228: return tileloadd(r);
+    case 1229: return tileloadd(r);
+    case 1230: return tilestored(r);
+    case 1231: return tdpb(r, true, true);
+    case 1232: return tdpb(r, true, false);
+    case 1233: return tdpb(r, false, true);
+    case 1234: return tdpb(r, false, false);
+    case 1235: return tdpbf16ps(r);
     default: return op_ud(r);
   }
 }

@@ -135,9 +135,11 @@ export class EmuRunner {
     cpu.ex.state_changed();
   }
 
-  run(c: NativeCase, budget = 200_000): NativeResult {
+  /** Run a case; `setup` may adjust state after the environment is built (e.g. IA32_XFD). */
+  run(c: NativeCase, budget = 200_000, setup?: (cpu: WasmCpu) => void): NativeResult {
     const cpu = this.cpu, L = cpu.L;
     this.prepare(c);
+    if (setup) { setup(cpu); cpu.ex.state_changed(); }
     const reason = cpu.run(budget);
     const gpr = Array.from({ length: 16 }, (_, i) => cpu.gpr(i));
     const res: NativeResult = {

@@ -13,5 +13,6 @@ import { system } from "./system";
 import { xsave } from "./xsave";
 import { vec } from "./vec";
 import { pkru } from "./pkru";
+import { amx } from "./amx";
 
-export const FAMILIES: Family[] = [alu, mov, stack, ctrl, flagctl, misc, io, intr, system, xsave, vec, pkru];
+export const FAMILIES: Family[] = [alu, mov, stack, ctrl, flagctl, misc, io, intr, system, xsave, vec, pkru, amx];
