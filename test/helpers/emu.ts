@@ -135,6 +135,21 @@ export class EmuRunner {
     cpu.ex.state_changed();
   }
 
+  /** Protection key of the first DATA page (PTE bits 62:59); the PTE keeps it until changed. */
+  setDataPageKey(key: number): void {
+    const pte = P_PT + 0x1000;
+    const v = this.cpu.view.getBigUint64(this.ram + pte, true) & ~(0xfn << 59n);
+    this.w64(pte, v | (BigInt(key & 15) << 59n));
+  }
+
+  /** Switch the prepared state to CPL 0 (64-bit kernel code and stack segments). */
+  static toCpl0(cpu: WasmCpu): void {
+    const L = cpu.L;
+    cpu.setSeg(L.SEG_CS, { base: 0n, limit: 0xffffffff, sel: 0x08, attr: 0xa09b });
+    cpu.setSeg(L.SEG_SS, { base: 0n, limit: 0xffffffff, sel: 0x10, attr: 0xc093 });
+    cpu.setU32(L.S_CPL, 0);
+  }
+
   /** Run a case; `setup` may adjust state after the environment is built (e.g. IA32_XFD). */
   run(c: NativeCase, budget = 200_000, setup?: (cpu: WasmCpu) => void): NativeResult {
     const cpu = this.cpu, L = cpu.L;
@@ -157,7 +172,9 @@ export class EmuRunner {
         res.errorCode = cpu.gpr(0);
       } else {
         res.vector = vec;
-        const rsp = Number(cpu.gpr(4));
+        // the frame is on the kernel stack (from CPL 3) or on the test stack (from CPL 0)
+        const lin = cpu.gpr(4);
+        const rsp = lin >= STACK_BASE && lin < STACK_BASE + BigInt(STACK_SIZE) ? P_STACK + Number(lin - STACK_BASE) : Number(lin);
         const rd = (o: number) => cpu.view.getBigUint64(this.ram + rsp + o, true);
         const hasErr = [8, 10, 11, 12, 13, 14, 17, 21].includes(vec);
         const f = hasErr ? 8 : 0;
