@@ -14,5 +14,6 @@ import { xsave } from "./xsave";
 import { vec } from "./vec";
 import { pkru } from "./pkru";
 import { amx } from "./amx";
+import { x87 } from "./x87";
 
-export const FAMILIES: Family[] = [alu, mov, stack, ctrl, flagctl, misc, io, intr, system, xsave, vec, pkru, amx];
+export const FAMILIES: Family[] = [alu, mov, stack, ctrl, flagctl, misc, io, intr, system, xsave, vec, pkru, amx, x87];
