@@ -87,7 +87,7 @@ export class WasmCpu {
 
   /** Allocate host memory (zeroed), `align` a power of two. Returns its address. */
   alloc(size: number, align = 4096): number {
-    const addr = (this.heapTop + align - 1) & ~(align - 1);
+    const addr = Math.ceil(this.heapTop / align) * align;   // not &~(align-1): int32 above 2 GiB
     const end = addr + size;
     if (end > 0xFFFF0000) throw new RangeError("host memory exhausted (4 GiB wasm limit)");
     const need = Math.ceil(end / PAGE) - this.memory.buffer.byteLength / PAGE;
