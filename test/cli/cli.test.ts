@@ -269,6 +269,26 @@ test("--trace in real mode prints CS:IP and 16-bit disassembly", () => {
   assert.match(t[2], /^0000:7c02  ea 07 7c 00 00\s+jmp 0(x0)?:0x7c07$/);
 });
 
+test("--trace shows an exception before its delivery, then the handler", () => {
+  // real mode: IVT[6] = 0000:7C12; ud2; the #UD handler is a hlt
+  const img = join(tmp, "ud.bin");
+  writeFileSync(img, Uint8Array.of(
+    0x31, 0xc0,                               // 7c00 xor ax, ax
+    0x8e, 0xd8,                               // 7c02 mov ds, ax
+    0xc7, 0x06, 0x18, 0x00, 0x12, 0x7c,       // 7c04 mov word [0x18], 0x7c12
+    0xc7, 0x06, 0x1a, 0x00, 0x00, 0x00,       // 7c0a mov word [0x1a], 0
+    0x0f, 0x0b,                               // 7c10 ud2
+    0xf4,                                     // 7c12 hlt
+  ));
+  const r = x86kvm("run", img, "--trace");
+  assert.is(r.status, 0, r.stderr);
+  const t = lines(r.stderr);
+  assert.is(t.length, 7);
+  assert.match(t[4], /^0000:7c10  0f 0b\s+ud2$/);
+  assert.is(t[5], "    exception #UD");
+  assert.match(t[6], /^0000:7c12  f4\s+hlt$/);
+});
+
 test("demo runs the bundled images and reports each", () => {
   const r = x86kvm("demo");
   for (const img of ["hello64.elf", "realmode.bin", "boot64.rom", "w0.rom"]) assert.ok(r.stdout.includes(`\n${img}  (`), img);
