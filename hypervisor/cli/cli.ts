@@ -2,13 +2,12 @@
 import { parseArgs } from "node:util";
 import { version } from "../../package.json";
 import { ImageError } from "../vmm/loader";
-import { modelNames } from "../models/models";
+import { MODELS, modelNames } from "../models/models";
 import { KERNELS, DEFAULT_KERNEL } from "../kernels";
 import { UsageError } from "./options";
 import { runCommand, DEFAULT_HOST, type Io } from "./run";
 import { cpusText, cpuInfo } from "./cpus";
 import { demoCommand } from "./demo";
-import { MODELS } from "../models/models";
 
 export const USAGE = `x86kvm ${version} — an x86-64 machine in WebAssembly with a model of Linux KVM's guest FPU handling
 
@@ -68,8 +67,10 @@ export const defaultIo: Io = {
 
 /** Run the command line; returns the exit status. */
 export async function cli(argv: string[], io: Io = defaultIo): Promise<number> {
+  let json = false;
   try {
     const { values: v, positionals } = parseArgs({ args: argv, options: RUN_OPTIONS, allowPositionals: true, strict: true });
+    json = v.json === true && positionals[0] === "run";
     const [cmd, ...rest] = positionals;
     if (v.version) { io.stdout(`x86kvm ${version}\n`); return 0; }
     if (v.help || cmd === "help") { io.stdout(USAGE); return 0; }
@@ -108,7 +109,12 @@ export async function cli(argv: string[], io: Io = defaultIo): Promise<number> {
       io.stderr(`x86kvm: ${msg}\nTry 'x86kvm --help'.\n`);
       return 2;
     }
-    if (e instanceof ImageError) { io.stderr(`x86kvm: ${e.message}\n`); return 2; }
+    if (e instanceof ImageError) {
+      io.stderr(`x86kvm: ${e.message}\n`);
+      // --json promises one object on stdout: say what happened there too
+      if (json) io.stdout(JSON.stringify({ exit: "image-error", status: 2, error: e.message }) + "\n");
+      return 2;
+    }
     io.stderr(`x86kvm: emulator error: ${(e as Error).stack ?? e}\n`);
     return 70;
   }

@@ -14,7 +14,7 @@ export interface Disassembled {
 export class Disassembler {
   private formatter: InstanceType<Iced["Formatter"]>;
   private constructor(private iced: Iced) {
-    this.formatter = new iced.Formatter(iced.FormatterSyntax.Intel);
+    this.formatter = new iced.Formatter(iced.FormatterSyntax.Nasm);
     this.formatter.hexPrefix = "0x";
     this.formatter.hexSuffix = "";
     this.formatter.uppercaseHex = false;

@@ -155,6 +155,18 @@ test("a truncated ELF: status 2 and one line on stderr", () => {
   }
 });
 
+test("a bad image with --json: the one line on stderr and an error object on stdout", () => {
+  const f = join(tmp, "trunc-json.elf");
+  writeFileSync(f, readFileSync(join(BIN, "hello64.elf")).subarray(0, 40));
+  const r = x86kvm("run", f, "--json");
+  assert.is(r.status, 2);
+  assert.is(lines(r.stderr).length, 1);
+  const j = JSON.parse(r.stdout);
+  assert.is(j.exit, "image-error");
+  assert.is(j.status, 2);
+  assert.match(j.error, /^truncated ELF/);
+});
+
 test("an unreadable image or an empty flat image: status 2, one line", () => {
   for (const r of [x86kvm("run", join(tmp, "nonexistent.bin")), (writeFileSync(join(tmp, "empty.bin"), ""), x86kvm("run", join(tmp, "empty.bin")))]) {
     assert.is(r.status, 2);
