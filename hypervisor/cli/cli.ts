@@ -25,7 +25,8 @@ Run options:
       --max-insns N      stop after N instructions (exit status 124)
       --host MODEL       CPU model (default ${DEFAULT_HOST}): ${modelNames().join(", ")}
       --cpu host[,+f,-f] guest CPUID: the host model with features added/removed (QEMU style;
-                         also f=on|off); /proc/cpuinfo names, per model in 'x86kvm cpus --json'
+                         also f=on|off); QEMU or /proc/cpuinfo spellings (sse4.1, avx512_bf16);
+                         each model's list: 'x86kvm cpus --json'
       --kernel VERSION   host kernel behaviour: ${KERNELS.map((k) => `${k.version} (${k.alias})`).join(", ")};
                          default ${DEFAULT_KERNEL}. Validated and reported in --json/--dump-state only:
                          the KVM model that implements the behaviours is not there yet

@@ -26,6 +26,17 @@ export function parseCount(name: string, s: string): number {
   return n;
 }
 
+/**
+ * The table's name for a feature, accepting the usual spellings: ours
+ * (avx512bf16, sse4_1), Linux /proc/cpuinfo (avx512_bf16) and QEMU
+ * (sse4.1, avx512-bf16, amx-tile): separators are not significant.
+ */
+export function featureName(name: string): string | undefined {
+  if (name in FEATURE_BITS) return name;
+  const key = name.toLowerCase().replace(/[-._]/g, "");
+  return Object.keys(FEATURE_BITS).find((k) => k.replace(/_/g, "") === key);
+}
+
 export interface CpuSpec { base: string; add: string[]; remove: string[] }
 
 /**
@@ -47,9 +58,9 @@ export function parseCpu(spec: string, host: Model): CpuSpec {
     if (item[0] === "+" || item[0] === "-") { name = item.slice(1); on = item[0] === "+"; }
     else if (kv) { name = kv[1]; on = kv[2] === "on" || kv[2] === "true"; }
     else { name = item; on = true; }
-    name = name.replace(/[-.]/g, "_");      // QEMU spells sse4.1 / sse4-1; our table says sse4_1
-    if (!(name in FEATURE_BITS)) throw new UsageError(`--cpu: unknown feature '${name}' (known: ${Object.keys(FEATURE_BITS).join(" ")})`);
-    (on ? add : remove).push(name);
+    const known = featureName(name);
+    if (!known) throw new UsageError(`--cpu: unknown feature '${name}' (known: ${Object.keys(FEATURE_BITS).join(" ")})`);
+    (on ? add : remove).push(known);
   }
   return { base, add, remove };
 }

@@ -120,6 +120,10 @@ test("--dump-state FILE writes the contract's JSON", () => {
   const r2 = x86kvm("run", join(BIN, "hello64.elf"), "--host", "haswell", "--dump-state", file);
   assert.is(r2.status, 0);
   assert.is(JSON.parse(readFileSync(file, "utf8")).xsave.length, 2 * 4096);
+  // --cpu edits reach the guest's CPUID: without AMX, leaf 0xD no longer reports the 8 KiB tile area
+  const r3 = x86kvm("run", join(BIN, "hello64.elf"), "--cpu", "host,-amx-tile", "--dump-state", file);
+  assert.is(r3.status, 0);
+  assert.is(JSON.parse(readFileSync(file, "utf8")).xsave.length, 2 * 4096);
 });
 
 test("--dump-state - with --json: still exactly one object on stdout", () => {
@@ -202,7 +206,7 @@ test("usage errors: unknown flag, bad values, missing image → status 2 and a h
 
 test("valid --cpu, --kernel aliases, --host and -m values are accepted", () => {
   for (const args of [
-    ["--cpu", "host,-avx512f,+pku,sse4.1=on"], ["--kernel", "b1"], ["--kernel", "5.17-rc5"], ["--kernel", "6.19"],
+    ["--cpu", "host,-avx512f,+pku,sse4.1=on,avx512_bf16=off,-amx-tile"], ["--kernel", "b1"], ["--kernel", "5.17-rc5"], ["--kernel", "6.19"],
     ["--host", "epyc-genoa"], ["--host", "icelake-server", "-m", "256M"], ["--memory", "65536K"],
   ]) {
     const r = x86kvm("run", join(BIN, "hello64.elf"), ...args);
