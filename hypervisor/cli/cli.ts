@@ -79,7 +79,7 @@ export async function cli(argv: string[], io: Io = defaultIo): Promise<number> {
     const runOnly = ["bios", "memory", "max-insns", "host", "cpu", "kernel", "dump-state", "trace", "gdb", "gdb-default", "wait-gdb"] as const;
     if (cmd !== "run") {
       const bad = runOnly.find((k) => v[k] !== undefined);
-      if (bad) throw new UsageError(`option --${bad} belongs to 'run'`);
+      if (bad) throw new UsageError(`option ${bad === "gdb-default" ? "-s" : bad === "wait-gdb" ? "-S" : `--${bad}`} belongs to 'run'`);
     }
     switch (cmd) {
       case "run": {
