@@ -46,7 +46,7 @@ export function demoCommand(io: Io, maxInsns = 10_000_000): number {
     const want = expected[d.image];
     const pass = r.exit === want.exit && r.status === want.status && text === want.stdout;
     if (pass) ok++;
-    io.stdout(`\n${d.image}  (${d.how})\n  proves: ${d.proves}\n`);
+    io.stdout(`\n${d.image}  (${d.how})\n  ${pass ? "proved" : "would prove"}: ${d.proves}\n`);
     for (const line of text.split("\n").filter((l) => l !== "")) io.stdout(`  | ${line}\n`);
     io.stdout(`  ${pass ? "ok" : "NOT YET"}: exit ${r.exit}, status ${r.status}, ${r.insns} instructions in ${ms.toFixed(1)} ms` +
       (pass ? "\n" : ` (expected exit ${want.exit}, status ${want.status}${text === want.stdout ? "" : ", and different console output"})\n`));
