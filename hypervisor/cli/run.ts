@@ -1,5 +1,5 @@
 // `x86kvm run`: load one image, run it headless, report how it ended.
-import { readFileSync, writeFileSync } from "node:fs";
+import { closeSync, openSync, readFileSync, writeSync } from "node:fs";
 import { basename } from "node:path";
 import { Machine, type RunResult } from "../vmm/machine";
 import { detectKind, ImageError, type ImageKind } from "../vmm/loader";
@@ -57,6 +57,14 @@ export function runCommand(o: RunOptions, io: Io): number {
   const m = new Machine({ model: model.name, memory, cpuEdits: { add: cpu.add, remove: cpu.remove }, console: console_ });
   m.load(kind, bytes);
 
+  // open the dump file before the run, so a bad path fails now rather than after a long run
+  let dumpFd: number | undefined;
+  if (o.dumpState !== undefined && o.dumpState !== "-") {
+    try { dumpFd = openSync(o.dumpState, "w"); } catch (e) {
+      throw new UsageError(`--dump-state: cannot write ${o.dumpState}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    }
+  }
+
   const t0 = performance.now();
   let r: RunResult;
   if (o.trace) {
@@ -68,7 +76,7 @@ export function runCommand(o: RunOptions, io: Io): number {
   const wallMs = performance.now() - t0;
 
   const state = o.dumpState !== undefined ? stateJson(m, r, kernel) : undefined;
-  if (state && o.dumpState !== "-") writeFileSync(o.dumpState!, JSON.stringify(state, null, 2) + "\n");
+  if (state && dumpFd !== undefined) { writeSync(dumpFd, JSON.stringify(state, null, 2) + "\n"); closeSync(dumpFd); }
   if (o.json) {
     const summary = {
       image: basename(path), kind, exit: r.exit, status: r.status, insns: r.insns,

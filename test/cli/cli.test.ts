@@ -194,6 +194,7 @@ test("usage errors: unknown flag, bad values, missing image → status 2 and a h
     [["run", join(BIN, "hello64.elf"), "--cpu", "haswell"], /--cpu: expected 'host/],
     [["run", join(BIN, "hello64.elf"), "--bios", join(BIN, "w0.rom")], /either IMAGE or --bios/],
     [["cpus", "--trace"], /--trace belongs to 'run'/],
+    [["run", join(BIN, "hello64.elf"), "--dump-state", join(tmp, "no/such/dir/state.json")], /--dump-state: cannot write .*ENOENT/],
   ];
   for (const [args, msg] of cases) {
     const r = x86kvm(...args);
