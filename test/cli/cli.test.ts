@@ -28,7 +28,7 @@ interface Expected { kind: string; exit: string; status: number; stdout: string 
 const expected = JSON.parse(readFileSync(join(root, "guest-images/expected.json"), "utf8")).images as Record<string, Expected>;
 const imageArgs = (name: string) => (expected[name].kind === "rom" ? ["--bios", join(BIN, name)] : [join(BIN, name)]);
 
-// Images that do not yet run correctly on the emulator (checked 2026-11-21 07:40 UTC with
+// Images that do not yet run correctly on the emulator (checked 2026-11-21 07:37 UTC with
 // `x86kvm run … --trace` on the cli branch, based on main b0027be; the
 // instruction families are being added on other branches). Their tests still
 // run and check the part that works; when one starts passing the test says so
