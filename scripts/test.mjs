@@ -10,7 +10,9 @@ import { join, relative } from "node:path";
 
 const root = new URL("..", import.meta.url).pathname;
 process.chdir(root);
-execFileSync(process.execPath, ["scripts/build.mjs", "gen", "wasm"], { stdio: "inherit" });
+// all build steps, incrementally (gen and asc only when their sources are
+// newer than their outputs), including dist/: test/cli spawns the bundled command
+execFileSync(process.execPath, ["scripts/build.mjs"], { stdio: "inherit" });
 
 function find(dir, out = []) {
   for (const e of readdirSync(dir, { withFileTypes: true })) {

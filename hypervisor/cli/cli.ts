@@ -1,0 +1,122 @@
+// The x86kvm command: argument parsing (node:util parseArgs) and dispatch.
+import { parseArgs } from "node:util";
+import { version } from "../../package.json";
+import { ImageError } from "../vmm/loader";
+import { MODELS, modelNames } from "../models/models";
+import { KERNELS, DEFAULT_KERNEL } from "../kernels";
+import { UsageError } from "./options";
+import { runCommand, DEFAULT_HOST, type Io } from "./run";
+import { cpusText, cpuInfo } from "./cpus";
+import { demoCommand } from "./demo";
+
+export const USAGE = `x86kvm ${version} — an x86-64 machine in WebAssembly with a model of Linux KVM's guest FPU handling
+
+Usage:
+  x86kvm run IMAGE [options]        run an ELF64 (long mode, CPL0) or a flat image (0000:7C00, real mode)
+  x86kvm run --bios ROM [options]   run a firmware ROM (ends at 0xFFFFF and 0xFFFFFFFF; starts at F000:FFF0)
+  x86kvm cpus [--json]              list the CPU models and their XSAVE features (CPUID leaf 0xD)
+  x86kvm demo                       run the bundled guest images and say what each proved (npm start)
+  x86kvm --help | --version
+
+Image kinds: ELF is detected by its magic; NAME.rom is taken as --bios; anything else is flat.
+
+Run options:
+  -m, --memory SIZE      guest RAM, K/M/G suffix, bare number = MiB (default 128M)
+      --max-insns N      stop after N instructions (exit status 124)
+      --host MODEL       CPU model (default ${DEFAULT_HOST}): ${modelNames().join(", ")}
+      --cpu host[,+f,-f] guest CPUID: the host model with features added/removed (QEMU style;
+                         also f=on|off); QEMU or /proc/cpuinfo spellings (sse4.1, avx512_bf16);
+                         each model's list: 'x86kvm cpus --json'
+      --kernel VERSION   host kernel behaviour: ${KERNELS.map((k) => `${k.version} (${k.alias})`).join(", ")};
+                         default ${DEFAULT_KERNEL}. Validated and reported in --json/--dump-state only:
+                         the KVM model that implements the behaviours is not there yet
+      --dump-state FILE  write the final vCPU state as JSON to FILE ('-' = stdout)
+      --trace            print every executed instruction (address, bytes, disassembly) on stderr
+      --json             print one JSON summary object on stdout at exit (guest console → stderr)
+  -s, --gdb PORT         gdb remote stub on 127.0.0.1 (not implemented yet)
+  -S                     wait for gdb before the first instruction (not implemented yet)
+  -h, --help
+
+Devices: port 0xE9 debug console and COM1 (0x3F8) → stdout; port 0xF4 isa-debug-exit; port 0x92 A20.
+
+Exit status: the guest's isa-debug-exit status (value v → (v<<1)|1, always odd), 0 when the guest
+halts, 2 triple fault (shutdown), bad image or usage error, 4 internal error (unhandled exit),
+70 emulator crash, 124 --max-insns used up.
+`;
+
+const RUN_OPTIONS = {
+  bios: { type: "string" },
+  memory: { type: "string", short: "m" },
+  "max-insns": { type: "string" },
+  host: { type: "string" },
+  cpu: { type: "string" },
+  kernel: { type: "string" },
+  "dump-state": { type: "string" },
+  trace: { type: "boolean" },
+  json: { type: "boolean" },
+  gdb: { type: "string" },
+  "gdb-default": { type: "boolean", short: "s" },
+  "wait-gdb": { type: "boolean", short: "S" },
+  help: { type: "boolean", short: "h" },
+  version: { type: "boolean" },
+} as const;
+
+export const defaultIo: Io = {
+  stdout: (s) => { process.stdout.write(s); },
+  stderr: (s) => { process.stderr.write(s); },
+};
+
+/** Run the command line; returns the exit status. */
+export async function cli(argv: string[], io: Io = defaultIo): Promise<number> {
+  let json = false;
+  try {
+    const { values: v, positionals } = parseArgs({ args: argv, options: RUN_OPTIONS, allowPositionals: true, strict: true });
+    json = v.json === true && positionals[0] === "run";
+    const [cmd, ...rest] = positionals;
+    if (v.version) { io.stdout(`x86kvm ${version}\n`); return 0; }
+    if (v.help || cmd === "help") { io.stdout(USAGE); return 0; }
+    if (cmd === undefined) throw new UsageError("missing command (run, cpus, demo)");
+    const runOnly = ["bios", "memory", "max-insns", "host", "cpu", "kernel", "dump-state", "trace", "gdb", "gdb-default", "wait-gdb"] as const;
+    if (cmd !== "run") {
+      const bad = runOnly.find((k) => v[k] !== undefined);
+      if (bad) throw new UsageError(`option ${bad === "gdb-default" ? "-s" : bad === "wait-gdb" ? "-S" : `--${bad}`} belongs to 'run'`);
+    }
+    switch (cmd) {
+      case "run": {
+        if (v.gdb !== undefined || v["gdb-default"] || v["wait-gdb"]) {
+          io.stderr(`x86kvm: ${v["wait-gdb"] ? "-S" : "-s/--gdb"}: the gdb remote stub is not implemented yet\n`);
+          return 2;
+        }
+        if (rest.length > 1) throw new UsageError(`run takes one IMAGE, got ${rest.length}: ${rest.join(" ")}`);
+        return runCommand({
+          image: rest[0], bios: v.bios, memory: v.memory, maxInsns: v["max-insns"], host: v.host, cpu: v.cpu, kernel: v.kernel,
+          dumpState: v["dump-state"], trace: v.trace, json: v.json,
+        }, io);
+      }
+      case "cpus":
+        if (rest.length) throw new UsageError(`cpus takes no arguments`);
+        io.stdout(v.json ? JSON.stringify(MODELS.map(cpuInfo), null, 2) + "\n" : cpusText(DEFAULT_HOST));
+        return 0;
+      case "demo":
+        if (rest.length || v.json) throw new UsageError(`demo takes no arguments`);
+        return demoCommand(io);
+      default:
+        throw new UsageError(`unknown command '${cmd}' (run, cpus, demo)`);
+    }
+  } catch (e) {
+    if (e instanceof UsageError || (e as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")) {
+      // parseArgs appends advice about '--' to unknown-option messages: keep the first sentence
+      const msg = (e as Error).message.split("\n")[0].replace(/\. To specify a positional argument.*$/, "");
+      io.stderr(`x86kvm: ${msg}\nTry 'x86kvm --help'.\n`);
+      return 2;
+    }
+    if (e instanceof ImageError) {
+      io.stderr(`x86kvm: ${e.message}\n`);
+      // --json promises one object on stdout: say what happened there too
+      if (json) io.stdout(JSON.stringify({ exit: "image-error", status: 2, error: e.message }) + "\n");
+      return 2;
+    }
+    io.stderr(`x86kvm: emulator error: ${(e as Error).stack ?? e}\n`);
+    return 70;
+  }
+}

@@ -1,0 +1,101 @@
+// The machine state as the JSON of the CLI contract (`--dump-state`):
+// exit, insns, regs, sregs, xcr0, msrs, xsave. Every 64-bit value is a
+// "0x…" hex string; narrower fields (selectors, limits, counts) are numbers.
+import type { WasmCpu } from "../cpu/wasm_cpu";
+import type { Machine } from "../vmm/machine";
+
+export const hex = (v: bigint | number): string => "0x" + BigInt.asUintN(64, BigInt(v)).toString(16);
+
+// kvm_regs order
+const GPRS: [string, number][] = [
+  ["rax", 0], ["rbx", 3], ["rcx", 1], ["rdx", 2], ["rsi", 6], ["rdi", 7], ["rsp", 4], ["rbp", 5],
+  ["r8", 8], ["r9", 9], ["r10", 10], ["r11", 11], ["r12", 12], ["r13", 13], ["r14", 14], ["r15", 15],
+];
+
+export interface SegmentJson { selector: number; base: string; limit: number; attr: number }
+
+export interface StateJson {
+  exit: string;
+  status: number;
+  insns: number;
+  host: string;
+  kernel: { version: string; id: string; modelled: false };
+  regs: Record<string, string>;
+  sregs: Record<string, SegmentJson | { base: string; limit: number } | string>;
+  xcr0: string;
+  msrs: Record<string, string>;
+  xsave: string;
+}
+
+export function regsJson(cpu: WasmCpu): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [n, i] of GPRS) out[n] = hex(cpu.gpr(i));
+  out.rip = hex(cpu.rip);
+  out.rflags = hex(cpu.rflags);
+  return out;
+}
+
+export function sregsJson(cpu: WasmCpu): StateJson["sregs"] {
+  const L = cpu.L;
+  const seg = (i: number): SegmentJson => {
+    const s = cpu.seg(i);
+    return { selector: s.sel, base: hex(s.base), limit: s.limit >>> 0, attr: s.attr };
+  };
+  return {
+    cs: seg(L.SEG_CS), ds: seg(L.SEG_DS), es: seg(L.SEG_ES), fs: seg(L.SEG_FS), gs: seg(L.SEG_GS), ss: seg(L.SEG_SS),
+    tr: seg(L.SEG_TR), ldt: seg(L.SEG_LDTR),
+    gdt: { base: hex(cpu.u64(L.S_GDTR_BASE)), limit: Number(cpu.u64(L.S_GDTR_LIMIT) & 0xffffn) },
+    idt: { base: hex(cpu.u64(L.S_IDTR_BASE)), limit: Number(cpu.u64(L.S_IDTR_LIMIT) & 0xffffn) },
+    cr0: hex(cpu.u64(L.S_CR0)), cr2: hex(cpu.u64(L.S_CR2)), cr3: hex(cpu.u64(L.S_CR3)), cr4: hex(cpu.u64(L.S_CR4)),
+    cr8: hex(cpu.u64(L.S_CR8)), efer: hex(cpu.u64(L.S_EFER)), apic_base: hex(cpu.u64(L.S_APIC_BASE)),
+  };
+}
+
+/**
+ * The standard-format (non-compacted) XSAVE image of the vCPU, sized like
+ * KVM_GET_XSAVE2's buffer (KVM_CAP_XSAVE2: at least 4096 bytes, else
+ * CPUID.(EAX=0DH,ECX=0):ECX).
+ *
+ * Interim: until the KVM model exists this is built directly from the CPU's
+ * register file — the 512-byte legacy region (x87/SSE, FXSAVE layout, as the
+ * core keeps it at XSTATE) plus the XSAVE header with XSTATE_BV = XINUSE ∩
+ * (XCR0 | x87 | SSE) and XCOMP_BV = 0; extended components stay zero. Once
+ * hypervisor/kvm exists, KVM_GET_XSAVE2 produces this buffer (with the
+ * selected kernel behaviour's header mask) and this function goes away.
+ */
+export function xsaveImage(cpu: WasmCpu): Uint8Array {
+  const L = cpu.L;
+  cpu.ex.cpuid(0xd, 0);
+  const maxSize = cpu.ex.cpuid_reg(2) >>> 0;
+  const buf = new Uint8Array(Math.max(4096, maxSize));
+  buf.set(cpu.bytes.subarray(L.XSTATE, L.XSTATE + 512), 0);
+  const dv = new DataView(buf.buffer);
+  const bv = cpu.u64(L.S_XINUSE) & (cpu.u64(L.S_XCR0) | 3n);
+  dv.setBigUint64(512, bv, true);   // XSTATE_BV
+  dv.setBigUint64(520, 0n, true);   // XCOMP_BV: standard format
+  return buf;
+}
+
+export function toHex(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("hex");
+}
+
+export function stateJson(
+  m: Machine, run: { exit: string; status: number; insns: number }, kernel: { version: string; id: string },
+): StateJson {
+  const cpu = m.cpu, L = cpu.L;
+  return {
+    exit: run.exit,
+    status: run.status,
+    insns: run.insns,
+    host: m.model.name,
+    kernel: { version: kernel.version, id: kernel.id, modelled: false },
+    regs: regsJson(cpu),
+    sregs: sregsJson(cpu),
+    xcr0: hex(cpu.u64(L.S_XCR0)),
+    msrs: {
+      xfd: hex(cpu.u64(L.S_XFD)), xfd_err: hex(cpu.u64(L.S_XFD_ERR)), xss: hex(cpu.u64(L.S_XSS)), pkru: hex(cpu.u64(L.S_PKRU) & 0xffffffffn),
+    },
+    xsave: toHex(xsaveImage(cpu)),
+  };
+}

@@ -1,0 +1,66 @@
+// Parsers for option values; each throws UsageError with a one-line message.
+import { FEATURE_BITS, type Model } from "../models/models";
+
+export class UsageError extends Error {}
+
+const MiB = 1 << 20;
+export const MIN_MEMORY = 2 * MiB;
+export const MAX_MEMORY = 3072 * MiB;      // guest RAM lives inside one 4 GiB wasm memory
+
+/** "-m" value: bytes, or a number with a K/M/G suffix (QEMU: a bare number means MiB). */
+export function parseSize(s: string): number {
+  const m = /^(\d+)([KMGkmg]?)(?:i?[Bb])?$/.exec(s.trim());
+  if (!m) throw new UsageError(`invalid memory size '${s}' (expected e.g. 128M, 1G, 65536K)`);
+  const unit = m[2].toUpperCase();
+  const n = Number(m[1]) * (unit === "K" ? 1024 : unit === "G" ? 1024 * MiB : MiB);
+  if (n < MIN_MEMORY || n > MAX_MEMORY) throw new UsageError(`memory size ${s} is outside ${MIN_MEMORY / MiB}M..${MAX_MEMORY / MiB}M`);
+  if (n % 4096 !== 0) throw new UsageError(`memory size ${s} is not a multiple of 4 KiB`);
+  return n;
+}
+
+/** A positive instruction count; accepts 1_000_000, 1e6 and 0x… forms. */
+export function parseCount(name: string, s: string): number {
+  const t = s.replace(/_/g, "");
+  const n = /^0x[0-9a-f]+$/i.test(t) ? parseInt(t, 16) : /^\d+(e\d+)?$/i.test(t) ? Number(t) : NaN;
+  if (!Number.isSafeInteger(n) || n <= 0) throw new UsageError(`${name}: expected a positive integer, got '${s}'`);
+  return n;
+}
+
+/**
+ * The table's name for a feature, accepting the usual spellings: ours
+ * (avx512bf16, sse4_1), Linux /proc/cpuinfo (avx512_bf16) and QEMU
+ * (sse4.1, avx512-bf16, amx-tile): separators are not significant.
+ */
+export function featureName(name: string): string | undefined {
+  if (name in FEATURE_BITS) return name;
+  const key = name.toLowerCase().replace(/[-._]/g, "");
+  return Object.keys(FEATURE_BITS).find((k) => k.replace(/_/g, "") === key);
+}
+
+export interface CpuSpec { base: string; add: string[]; remove: string[] }
+
+/**
+ * `--cpu host[,-feat,+feat,feat=on|off]`, QEMU style: the guest's CPUID is
+ * the --host model's, edited. (Named guest models need the KVM model, where
+ * guest CPUID and host CPU differ; until then only "host" is accepted.)
+ */
+export function parseCpu(spec: string, host: Model): CpuSpec {
+  const [first, ...rest] = spec.split(",").map((x) => x.trim());
+  if (first !== "host") {
+    throw new UsageError(`--cpu: expected 'host[,+feat,-feat…]', got '${first}' (the guest CPU is the --host model; choose it with --host)`);
+  }
+  const base = host.name;
+  const add: string[] = [], remove: string[] = [];
+  for (const item of rest) {
+    if (item === "") continue;
+    let name: string, on: boolean;
+    const kv = /^([\w.-]+)=(on|off|true|false)$/.exec(item);
+    if (item[0] === "+" || item[0] === "-") { name = item.slice(1); on = item[0] === "+"; }
+    else if (kv) { name = kv[1]; on = kv[2] === "on" || kv[2] === "true"; }
+    else { name = item; on = true; }
+    const known = featureName(name);
+    if (!known) throw new UsageError(`--cpu: unknown feature '${name}' (known: ${Object.keys(FEATURE_BITS).join(" ")})`);
+    (on ? add : remove).push(known);
+  }
+  return { base, add, remove };
+}

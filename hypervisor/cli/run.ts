@@ -1,0 +1,99 @@
+// `x86kvm run`: load one image, run it headless, report how it ended.
+import { closeSync, openSync, readFileSync, writeSync } from "node:fs";
+import { basename } from "node:path";
+import { Machine, type RunResult } from "../vmm/machine";
+import { detectKind, ImageError, type ImageKind } from "../vmm/loader";
+import { getModel } from "../models/models";
+import { getKernel, DEFAULT_KERNEL } from "../kernels";
+import { parseSize, parseCount, parseCpu, UsageError } from "./options";
+import { stateJson, hex } from "./dump";
+import { runTraced } from "./trace";
+import { Disassembler } from "../debug/disasm";
+
+export interface RunOptions {
+  image?: string;
+  bios?: string;
+  memory?: string;
+  maxInsns?: string;
+  host?: string;
+  cpu?: string;
+  kernel?: string;
+  dumpState?: string;
+  trace?: boolean;
+  json?: boolean;
+}
+
+export interface Io {
+  stdout: (s: string | Uint8Array) => void;
+  stderr: (s: string | Uint8Array) => void;
+}
+
+export const DEFAULT_HOST = "sapphire-rapids";
+
+/** Runs the command; returns the process exit status. Throws UsageError / ImageError. */
+export function runCommand(o: RunOptions, io: Io): number {
+  if (o.image && o.bios) throw new UsageError("give either IMAGE or --bios ROM, not both");
+  const path = o.bios ?? o.image;
+  if (!path) throw new UsageError("run: missing IMAGE (or --bios ROM)");
+
+  // validate every option before touching the image
+  let model;
+  try { model = getModel(o.host ?? DEFAULT_HOST); } catch (e) { throw new UsageError(`--host: ${(e as Error).message}`); }
+  const cpu = parseCpu(o.cpu ?? "host", model);
+  let kernel;
+  try { kernel = getKernel(o.kernel ?? DEFAULT_KERNEL); } catch (e) { throw new UsageError(`--kernel: ${(e as Error).message}`); }
+  const memory = o.memory !== undefined ? parseSize(o.memory) : undefined;
+  const maxInsns = o.maxInsns !== undefined ? parseCount("--max-insns", o.maxInsns) : Infinity;
+
+  let bytes: Uint8Array;
+  try { bytes = new Uint8Array(readFileSync(path)); } catch (e) {
+    throw new ImageError(`cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+  const kind: ImageKind = o.bios ? "bios" : detectKind(bytes, path);
+
+  // stdout carries exactly one JSON document with --json or --dump-state -: the guest console moves to stderr
+  const jsonOut = o.json || o.dumpState === "-";
+  const console_ = { write: (b: Uint8Array) => (jsonOut ? io.stderr : io.stdout)(b) };
+  const m = new Machine({ model: model.name, memory, cpuEdits: { add: cpu.add, remove: cpu.remove }, console: console_ });
+  m.load(kind, bytes);
+
+  // open the dump file before the run, so a bad path fails now rather than after a long run
+  let dumpFd: number | undefined;
+  if (o.dumpState !== undefined && o.dumpState !== "-") {
+    try { dumpFd = openSync(o.dumpState, "w"); } catch (e) {
+      throw new UsageError(`--dump-state: cannot write ${o.dumpState}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    }
+  }
+
+  const t0 = performance.now();
+  let r: RunResult;
+  if (o.trace) {
+    const dis = Disassembler.load();
+    try { r = runTraced(m, maxInsns, dis, (line) => io.stderr(line + "\n")); } finally { dis.free(); }
+  } else {
+    r = m.run(maxInsns);
+  }
+  const wallMs = performance.now() - t0;
+
+  const state = o.dumpState !== undefined ? stateJson(m, r, kernel) : undefined;
+  if (state && dumpFd !== undefined) { writeSync(dumpFd, JSON.stringify(state, null, 2) + "\n"); closeSync(dumpFd); }
+  if (o.json) {
+    const summary = {
+      image: basename(path), kind, exit: r.exit, status: r.status, insns: r.insns,
+      wallMs: Math.round(wallMs * 1000) / 1000, mips: wallMs > 0 ? Math.round((r.insns / wallMs / 1000) * 1000) / 1000 : null,
+      rip: hex(m.cpu.rip), host: model.name,
+      cpu: o.cpu ?? "host", kernel: { version: kernel.version, id: kernel.id, modelled: false },
+      memory: m.ramSize, console: Buffer.from(m.devices.captured).toString("latin1"),
+      ...(o.dumpState === "-" ? { state } : {}),
+    };
+    io.stdout(JSON.stringify(summary) + "\n");
+  } else if (state && o.dumpState === "-") {
+    io.stdout(JSON.stringify(state, null, 2) + "\n");
+  }
+  if (!o.json && (r.exit === "shutdown" || r.exit === "internal-error" || r.exit === "budget")) {
+    const why = r.exit === "budget" ? `instruction budget of ${maxInsns} used up` : r.exit === "shutdown" ? "triple fault (shutdown)" : "internal error";
+    const cap = m.devices.captured, nl = cap.length && cap[cap.length - 1] !== 10 ? "\n" : "";
+    io.stderr(`${nl}x86kvm: ${why} at rip=${hex(m.cpu.rip)} after ${r.insns} instructions\n`);
+  }
+  return r.status;
+}
