@@ -3,7 +3,7 @@
 // (asc release + debug), `dist` (the CLI/library bundle). No argument: all.
 import { build } from "esbuild";
 import { execFileSync } from "node:child_process";
-import { mkdirSync, statSync, existsSync, readdirSync } from "node:fs";
+import { mkdirSync, statSync, existsSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 
 const root = new URL("..", import.meta.url).pathname;
@@ -26,9 +26,11 @@ const mtime = (p) => (existsSync(p) ? statSync(p).mtimeMs : 0);
 
 mkdirSync("build", { recursive: true });
 if (want("gen") || want("wasm")) {
-  if (newest("cpu/gen") > mtime("cpu/dispatch.gen.ts") || force) {
+  // the generator leaves unchanged outputs untouched, so a stamp records the run
+  if (newest("cpu/gen") > Math.min(mtime("build/gen.stamp"), mtime("cpu/dispatch.gen.ts")) || force) {
     await build({ entryPoints: ["cpu/gen/gen.ts"], bundle: true, platform: "node", format: "esm", target: "node20", outfile: "build/gen.mjs", logLevel: "error" });
     execFileSync(process.execPath, ["build/gen.mjs"], { stdio: "inherit" });
+    writeFileSync("build/gen.stamp", "");
   }
 }
 if (want("wasm")) {
