@@ -57,8 +57,11 @@ function note_ip(r: usize): void {
   store<u16>(XSTATE + X_FOP, 0);
   store<u64>(XSTATE + X_FDP, 0);
 }
+// ES (and B) summarise UNMASKED exceptions only; with FCW.IM set (the
+// default) an invalid operation just records IE.
 function invalid(stack_fault: bool, overflow: bool): void {
-  let f = fsw() | FSW_IE | FSW_ES;
+  let f = fsw() | FSW_IE;
+  if (!(load<u16>(XSTATE + X_FCW) & 1)) f |= FSW_ES | 0x8000;
   if (stack_fault) { f |= FSW_SF; f = overflow ? f | FSW_C1 : f & ~FSW_C1; }
   set_fsw(f);
 }
@@ -138,6 +141,12 @@ function to_ieee(m: u64, e80: u32, fb: u32, bias: i32): u64 {
 }
 @inline function to_f64(m: u64, e: u32): f64 { return reinterpret<f64>(to_ieee(m, e, 52, 1023)); }
 
+// Does the 80-bit value fit in `bits` significant bits (normal range)?
+function exact_in(m: u64, e: u32, bits: u32): bool {
+  if ((e & 0x7FFF) == 0x7FFF || m == 0) return true;
+  return (m << <u64>bits) == 0;
+}
+
 // integer → 80-bit (exact)
 function from_int(v: i64): void {
   if (v == 0) { cm = 0; ce = 0; return; }
@@ -210,8 +219,8 @@ function store_mem(r: usize, FMT: u32, m: u64, e: u32): bool {
   if (!probe_write(lin, n, seg)) return false;
   if (FMT == 2) return st(lin, 8, m, seg) && st(lin + 8, 2, <u64>e, seg);
   let v: u64;
-  if (FMT == 0) v = to_ieee(m, e, 23, 127);
-  else if (FMT == 1) v = to_ieee(m, e, 52, 1023);
+  if (FMT == 0) { v = to_ieee(m, e, 23, 127); if (!exact_in(m, e, 24)) set_fsw(fsw() | 0x20); }
+  else if (FMT == 1) { v = to_ieee(m, e, 52, 1023); if (!exact_in(m, e, 53)) set_fsw(fsw() | 0x20); }
   else {
     const bits: u32 = FMT == 3 ? 16 : FMT == 4 ? 32 : 64;
     if (to_int(m, e, bits)) v = <u64>iv;
@@ -288,13 +297,34 @@ export function fsign(r: usize, ABS: bool): i32 {
 }
 
 // Arithmetic. OP: 0 add, 1 mul, 2 com, 3 comp, 4 sub, 5 subr, 6 div, 7 divr.
+// The precision exception (PE) is raised when the binary64 result is not
+// exact, detected with error-free transformations (TwoSum, Dekker's product).
 function arith(OP: u32, a: f64, b: f64): f64 {
-  if (OP == 0) return a + b;
-  if (OP == 1) return a * b;
-  if (OP == 4) return a - b;
-  if (OP == 5) return b - a;
-  if (OP == 6) return a / b;
-  return b / a;
+  let x = a, y = b;
+  if (OP == 5 || OP == 7) { x = b; y = a; }
+  let res: f64;
+  let inexact = false;
+  if (OP == 0 || OP == 4 || OP == 5) {
+    if (OP != 0) y = -y;
+    res = x + y;
+    const bb = res - x;
+    inexact = isFinite(res) && ((x - (res - bb)) + (y - bb)) != 0;
+  } else if (OP == 1) {
+    res = x * y;
+    inexact = isFinite(res) && two_prod_err(x, y, res) != 0;
+  } else {
+    res = x / y;
+    inexact = isFinite(res) && y != 0 && (x - res * y != 0 || two_prod_err(res, y, res * y) != 0);
+  }
+  if (inexact) set_fsw(fsw() | 0x20);
+  return res;
+}
+// Dekker: the rounding error of p = a·b without FMA
+function two_prod_err(a: f64, b: f64, p: f64): f64 {
+  const C: f64 = 134217729.0;   // 2^27 + 1
+  const a1 = a * C - (a * C - a), a2 = a - a1;
+  const b1 = b * C - (b * C - b), b2 = b - b1;
+  return ((a1 * b1 - p) + a1 * b2 + a2 * b1) + a2 * b2;
 }
 function compare(a: f64, b: f64): void {
   let f = fsw() & ~(FSW_C0 | FSW_C2 | FSW_C3 | FSW_C1);
