@@ -158,4 +158,33 @@ test("TILELOADD faulting at row 1 leaves row 0 loaded and start_row = 1", () => 
   assert.equal([...emu.cpu.bytes.subarray(emu.cpu.L.XSTATE + emu.cpu.L.X_TILES, emu.cpu.L.XSTATE + emu.cpu.L.X_TILES + 8)], [1, 2, 3, 4, 5, 6, 7, 8]);
 });
 
+
+test("guest #NM handler (like amx_test): reads XFD_ERR = 1<<18, clears it and XFD, the TILEZERO re-executes", () => {
+  // code: ldtilecfg; tilezero tmm0 (faults); then write a marker and stop.
+  // handler at +0x40: rdmsr XFD_ERR → [rdx]; wrmsr XFD_ERR = 0; wrmsr XFD = 0; iretq
+  const main = LDTILECFG + "c4e27b49c0" + "c7420801000000";            // …; mov dword [rdx+8], 1
+  const pad = "90".repeat(0x40 - hex(main).length);
+  const handler = "52" + "b9c5010000" + "0f32" + "5a" + "8902" +          // push rdx; ecx=XFD_ERR; rdmsr; pop rdx; mov [rdx], eax
+    "52" + "31c0" + "31d2" + "b9c5010000" + "0f30" + "b9c4010000" + "0f30" + "5a" + "48cf";   // zero XFD_ERR, XFD; iretq
+  const code = main + pad + handler;
+  const c = cfg(1, [[2, 8]]);
+  emu.setGate(7, CODE_BASE + 0x40n);
+  try {
+    // the handler returns to the faulting instruction; the run stops after the marker store
+    const r2 = emu.run({ code: hex(code), gpr: gprs(), dataSeed: 0n, patches: [{ addr: DATA_BASE, bytes: c }], dumpData: true }, 200, (cpu) => {
+      EmuRunner.toCpl0(cpu);
+      cpu.setU64(L.S_XFD, 1n << 18n);
+      // stop right after the marker store instead of at the end of the whole code
+      cpu.view.setBigUint64(cpu.L.SCRATCH + cpu.L.BP_LIST, CODE_BASE + BigInt(hex(main).length), true);
+    });
+    assert.is(r2.status, "ok", `vector ${r2.vector}`);
+    const d = new DataView(r2.data!.buffer);
+    assert.is(d.getUint32(0x3000, true), 1 << 18, "XFD_ERR seen by the #NM handler");
+    assert.is(d.getUint32(0x3008, true), 1, "TILEZERO re-executed after the handler cleared XFD");
+    assert.is(emu.cpu.u64(L.S_XFD_ERR), 0n);
+    assert.is(emu.cpu.u64(L.S_XFD), 0n);
+  } finally {
+    emu.resetGate(7);
+  }
+});
 test.run();

@@ -142,6 +142,19 @@ export class EmuRunner {
     this.w64(pte, v | (BigInt(key & 15) << 59n));
   }
 
+  /** Point IDT vector `vec` at linear address `target` (a handler inside the case's code). */
+  setGate(vec: number, target: bigint): void {
+    const lo = (target & 0xffffn) | (0x08n << 16n) | (0xeen << 40n) | (((target >> 16n) & 0xffffn) << 48n);
+    this.w64(P_IDT + vec * 16, lo);
+    this.w64(P_IDT + vec * 16 + 8, target >> 32n);
+  }
+  /** Restore vector `vec` to its hlt stub. */
+  resetGate(vec: number): void {
+    const stub = P_STUBS + vec * 4;
+    this.w64(P_IDT + vec * 16, BigInt(stub & 0xffff) | (0x08n << 16n) | (0xeen << 40n) | (BigInt((stub >>> 16) & 0xffff) << 48n));
+    this.w64(P_IDT + vec * 16 + 8, 0n);
+  }
+
   /** Switch the prepared state to CPL 0 (64-bit kernel code and stack segments). */
   static toCpl0(cpu: WasmCpu): void {
     const L = cpu.L;
