@@ -5,7 +5,7 @@
 export * from "./layout";
 import {
   STATE, S_RIP, S_RFLAGS, S_CR0, S_DR, S_XCR0, S_PAT, S_APIC_BASE, S_MISC_ENABLE, S_PEND_IRQ, S_PEND_EXC, S_LF_OP,
-  S_GDTR_LIMIT, S_IDTR_LIMIT, S_MODE, S_CPL, S_INSNS, SEG_CS, SEG_LDTR, SEG_TR, XSTATE, CODEGEN, CODEMAP,
+  S_GDTR_LIMIT, S_IDTR_LIMIT, S_MODE, S_CPL, S_INSNS, SEG_CS, SEG_LDTR, SEG_TR, XSTATE, CODEGEN, CODEMAP, S_CPUID_PTR, S_CPUID_N, S_FEAT, S_VENDOR,
 } from "./layout";
 import { set_seg, update_mode } from "./state";
 import { get_rflags, materialize } from "./flags";
@@ -27,7 +27,13 @@ export function init(): void {
 
 // Architectural reset (SDM Vol. 3A §9.1.1, KVM's kvm_vcpu_reset()).
 export function reset(): void {
+  // The CPU model (CPUID table, feature bits, vendor flavour) is
+  // configuration, not architectural state: it survives a reset.
+  const cpuid_ptr = load<u32>(STATE + S_CPUID_PTR), cpuid_n = load<u32>(STATE + S_CPUID_N);
+  const feat = load<u32>(STATE + S_FEAT), vendor = load<u32>(STATE + S_VENDOR);
   memory.fill(STATE, 0, 0x2000);
+  store<u32>(STATE + S_CPUID_PTR, cpuid_ptr); store<u32>(STATE + S_CPUID_N, cpuid_n);
+  store<u32>(STATE + S_FEAT, feat); store<u32>(STATE + S_VENDOR, vendor);
   memory.fill(XSTATE, 0, 0x4000);
   store<u64>(STATE + S_RIP, 0xFFF0);
   store<u64>(STATE + S_RFLAGS, 2);

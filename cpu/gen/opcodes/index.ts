@@ -10,5 +10,8 @@ import { misc } from "./misc";
 import { io } from "./io";
 import { intr } from "./intr";
 import { system } from "./system";
+import { shift } from "./shift";
+import { muldiv } from "./muldiv";
+import { bit } from "./bit";
 
-export const FAMILIES: Family[] = [alu, mov, stack, ctrl, flagctl, misc, io, intr, system];
+export const FAMILIES: Family[] = [alu, mov, stack, ctrl, flagctl, misc, io, intr, system, shift, muldiv, bit];
