@@ -9,7 +9,7 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { EmuRunner } from "../helpers/emu";
-import { DATA_BASE } from "../native/native";
+import { DATA_BASE, CODE_BASE } from "../native/native";
 import { Rng, regs, RAX, RCX, RDX, RBX, sizePfx, modrm, le, MASK, operandValues, flagInputs, differential, nativeSkipReason, type Labeled } from "../helpers/diff";
 
 const amd = new EmuRunner("epyc-genoa");
@@ -122,6 +122,18 @@ function cases(seed: bigint): Labeled[] {
       });
     }
   }
+  const edge: [string, number[], Record<number, bigint>][] = [
+    ["bt [code],edx", [0x0f, 0xa3, 0x13], { [RBX]: CODE_BASE }],
+    ["bts [code],0", [0x0f, 0xba, 0x2b, 0x00], { [RBX]: CODE_BASE }],
+    ["bsf ax,[code]", [0x66, 0x0f, 0xbc, 0x03], { [RBX]: CODE_BASE }],
+    ["bt word [ebx] with addr32 wrap", [0x67, 0x66, 0x0f, 0xa3, 0x13], { [RBX]: DATA_BASE, [RDX]: 0x8000n }],
+    ["lock bts [rbx],edx", [0xf0, 0x0f, 0xab, 0x13], { [RBX]: MID, [RDX]: 77n }],
+    ["lock bt [rbx],edx", [0xf0, 0x0f, 0xa3, 0x13], { [RBX]: MID }],
+    ["lock btc eax,edx", [0xf0, 0x0f, 0xbb, 0xd0], {}],
+    ["bt eax,ib /0 (undefined)", [0x0f, 0xba, 0xe0 - 0x20, 0x01], {}],
+    ["popcnt without F3 (0F B8)", [0x0f, 0xb8, 0xd1], {}],
+  ];
+  for (const [label, code, over] of edge) out.push({ c: { code: Uint8Array.from(code), gpr: regs(over), rflags: 0x8d5n }, label });
   return out;
 }
 

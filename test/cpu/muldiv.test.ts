@@ -121,6 +121,17 @@ function cases(seed: bigint): Labeled[] {
       });
     }
   }
+  const edge: [string, number[], Record<number, bigint>][] = [
+    ["lock imul", [0xf0, 0x0f, 0xaf, 0x13], { [RBX]: M }],
+    ["lock mul", [0xf0, 0xf7, 0x23], { [RBX]: M }],
+    ["div byte [unmapped]", [0xf6, 0x33], { [RBX]: 0x50000000n }],
+    ["idiv dword [code]", [0xf7, 0x3b], { [RBX]: CODE_BASE, [RAX]: 5n }],
+    ["imul ax,[rbx],imm16", [0x66, 0x69, 0x03, 0x34, 0x12], { [RBX]: M }],
+    ["mul ah", [0xf6, 0xe4], { [RAX]: 0x1234n }],
+    ["div bh", [0xf6, 0xf7], { [RAX]: 0x1234n, [RBX]: 0x1000n }],
+    ["idiv r9b", [0x41, 0xf6, 0xf9], { [RAX]: 0xff00n, 9: 0x80n }],
+  ];
+  for (const [label, code, over] of edge) out.push({ c: { code: Uint8Array.from(code), gpr: regs(over), rflags: 0x8d5n }, label });
   return out;
 }
 

@@ -11,7 +11,7 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { EmuRunner } from "../helpers/emu";
-import { DATA_BASE } from "../native/native";
+import { DATA_BASE, CODE_BASE } from "../native/native";
 import { Rng, regs, RAX, RCX, RDX, RBX, sizePfx, modrm, le, MASK, operandValues, flagInputs, differential, nativeSkipReason, type Labeled } from "../helpers/diff";
 
 const amd = new EmuRunner("epyc-genoa");
@@ -127,6 +127,22 @@ function shiftCases(seed: bigint): Labeled[] {
       });
     }
   }
+  // edge forms: count 0 on read-only memory still faults (the access is a
+  // read-modify-write), LOCK is #UD, high-byte and REX byte registers
+  const edge: [string, number[], Record<number, bigint>][] = [
+    ["shl [code],0", [0xc1, 0x23, 0x00], { [RBX]: CODE_BASE }],
+    ["shl [code],cl=0", [0xd3, 0x23], { [RBX]: CODE_BASE }],
+    ["rol [code],0", [0xc1, 0x03, 0x00], { [RBX]: CODE_BASE }],
+    ["rcl [code],cl=32", [0xd3, 0x13], { [RBX]: CODE_BASE, [RCX]: 32n }],
+    ["shld [code],edx,0", [0x0f, 0xa4, 0x13, 0x00], { [RBX]: CODE_BASE }],
+    ["lock shl [data],1", [0xf0, 0xd1, 0x23], { [RBX]: DATA_BASE }],
+    ["shl ah,cl", [0xd2, 0xe4], { [RAX]: 0x8100n, [RCX]: 1n }],
+    ["rcr bh,1", [0xd0, 0xdf], { [RBX]: 0x8100n }],
+    ["shl sil,cl", [0x40, 0xd2, 0xe6], { 6: 0x81n, [RCX]: 1n }],
+    ["sar dil,3", [0x40, 0xc0, 0xff, 0x03], { 7: 0x80n }],
+    ["shl dword [unmapped],1", [0xd1, 0x23], { [RBX]: 0x50000000n }],
+  ];
+  for (const [label, code, over] of edge) out.push({ c: { code: Uint8Array.from(code), gpr: regs(over), rflags: 0x8d5n }, label });
   return out;
 }
 
