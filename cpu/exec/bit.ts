@@ -9,8 +9,11 @@
 //   BSF/BSR  CF = OF = SF = AF = 0, ZF = (src == 0), PF = parity of the
 //            bit index (of 0 when src == 0). With src == 0 the destination
 //            is not written at all (a 32-bit destination keeps its upper
-//            half). Intel flavour: QEMU's model, flags as for a logic
-//            operation on the source (SF/PF from the source).
+//            half). The sandpile.org "undefined integer FLAGS behavior"
+//            table gives the same for the Intel P4 core with src == 0
+//            (OF SF AF CF = 0, PF = 1). Intel flavour for src != 0 here:
+//            QEMU's model, flags as for a logic operation on the source
+//            (SF/PF from the source); not measurable on this host.
 //   TZCNT/LZCNT  CF and ZF defined; PF AF SF cleared, OF unchanged (AMD;
 //            used for both flavours).
 // Without CPUID BMI1 (TZCNT) / LZCNT the F3 forms execute as BSF/BSR, as on

@@ -6,10 +6,13 @@
 // native harness, test/cpu/muldiv.test.ts):
 //   MUL/IMUL  AMD: SF ZF AF PF unchanged (only CF/OF written).
 //             Intel (S_VENDOR 0): SF/ZF/PF from the low half of the
-//             product, AF = 0 — QEMU's TCG model; not measurable here.
+//             product, AF = 0 — QEMU's TCG model, and what sandpile.org's
+//             "undefined integer FLAGS behavior" table lists for the P4
+//             core (its P6 column says unchanged, like AMD here). Not
+//             measurable on this host.
 //   DIV/IDIV  AMD: CF and OF unchanged, AF = 1, SF = ZF = PF = 0, whatever
-//             the operands. Intel: flags left unchanged (Bochs' model; not
-//             measurable here).
+//             the operands. Intel: flags left unchanged (Bochs/QEMU; the
+//             sandpile.org table's P6/P4 columns). Not measurable here.
 // #DE (vector 0, no error code) for a zero divisor and for a quotient that
 // does not fit, including INT_MIN / -1; nothing is written then.
 import { Reg, Mem, is, bits } from "./consts";
