@@ -59,6 +59,21 @@ test("BSF/BSR with a zero source: ZF=1, destination untouched (upper half too)",
   assert.is(r.rflags & 0xcd5n, PF);   // index 63 = 0x3f: six bits set, even parity
 });
 
+test("Intel flavour of BSF/BT undefined flags (public models, not measurable here)", () => {
+  const intel = new EmuRunner("sapphire-rapids");
+  // src != 0: flags as for a logic op on the source (QEMU): SF from bit 31, PF from the low byte
+  let r = run(intel, [0x0f, 0xbc, 0xd1], { [RCX]: 0x80000003n }, 0xcd5n);
+  assert.is(r.gpr[RDX], 0n);
+  assert.is(r.rflags & 0xcd5n, 0x400n | SF | PF);
+  // src == 0: OF SF AF CF = 0, ZF = PF = 1, destination kept
+  r = run(intel, [0x0f, 0xbd, 0xd1], { [RCX]: 0n, [RDX]: 9n }, 0xcd5n);
+  assert.is(r.gpr[RDX], 9n);
+  assert.is(r.rflags & 0xcd5n, 0x400n | ZF | PF);
+  // BT writes CF only
+  r = run(intel, [0x0f, 0xa3, 0xd0], { [RAX]: 1n, [RDX]: 0n }, 0x8d4n);
+  assert.is(r.rflags & 0xcd5n, 0x8d5n);
+});
+
 test("TZCNT/LZCNT count, and decode as BSF/BSR without BMI1/LZCNT; POPCNT #UD without POPCNT", () => {
   let r = run(amd, [0xf3, 0x0f, 0xbc, 0xd1], { [RCX]: 0n, [RDX]: 5n }, OF);
   assert.is(r.gpr[RDX], 32n);
