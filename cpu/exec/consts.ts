@@ -75,3 +75,11 @@ export const GS: u32 = 5;
 // port operand sources
 export const PORT_IB: u32 = 0;
 export const PORT_DX: u32 = 1;
+
+// shift/rotate marker classes (hot group-2 handlers) and count sources
+export class OpSHL {}
+export class OpSHR {}
+export class OpSAR {}
+export class OpCNTONE {}
+export class OpCNTCL {}
+export class OpCNTIB {}

@@ -15,5 +15,8 @@ import { vec } from "./vec";
 import { pkru } from "./pkru";
 import { amx } from "./amx";
 import { x87 } from "./x87";
+import { shift } from "./shift";
+import { muldiv } from "./muldiv";
+import { bit } from "./bit";
 
-export const FAMILIES: Family[] = [alu, mov, stack, ctrl, flagctl, misc, io, intr, system, xsave, vec, pkru, amx, x87];
+export const FAMILIES: Family[] = [alu, mov, stack, ctrl, flagctl, misc, io, intr, system, shift, muldiv, bit, xsave, vec, pkru, amx, x87];
