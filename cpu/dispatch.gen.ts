@@ -9,6 +9,7 @@ import { clc, cld, cli, cmc, popf, pushf, stc, std_, sti } from "./exec/flagctl"
 import { io_in, io_out, io_string } from "./exec/io";
 import { call_far_mem, call_far_ptr, int1, int3, int_n, into, iret, jmp_far_mem, jmp_far_ptr, retf, syscall, sysenter, sysexit, sysret } from "./exec/intr";
 import { clts, fsgsbase, invlpg, lar_lsl, lgdt, lldt, lmsw, load_far_ptr, ltr, mov_dr, mov_from_cr, mov_from_sreg, mov_to_cr, mov_to_sreg, pop_sreg, push_sreg, rdmsr, sgdt, sldt_str, smsw, swapgs, wbinvd, wrmsr } from "./exec/system";
+import { cmps, lods, movs, rep_cmps, rep_lods, rep_movs, rep_scas, rep_stos, scas, stos } from "./exec/string";
 import { CS, DS, ES, FS, GS, Mem, OpADC, OpADD, OpAND, OpCMP, OpOR, OpSBB, OpSUB, OpTEST, OpXOR, PORT_DX, PORT_IB, Reg, SS } from "./exec/consts";
 
 @inline export function dispatch(id: u32, r: usize): i32 {
@@ -991,6 +992,54 @@ import { CS, DS, ES, FS, GS, Mem, OpADC, OpADD, OpAND, OpCMP, OpOR, OpSBB, OpSUB
     case 975: return load_far_ptr(r, 16, GS);
     case 976: return load_far_ptr(r, 32, GS);
     case 977: return load_far_ptr(r, 64, GS);
+    case 978: return movs<u8>(r);
+    case 979: return movs<u16>(r);
+    case 980: return movs<u32>(r);
+    case 981: return movs<u64>(r);
+    case 982: return rep_movs<u8>(r);
+    case 983: return rep_movs<u16>(r);
+    case 984: return rep_movs<u32>(r);
+    case 985: return rep_movs<u64>(r);
+    case 986: return cmps<u8>(r);
+    case 987: return cmps<u16>(r);
+    case 988: return cmps<u32>(r);
+    case 989: return cmps<u64>(r);
+    case 990: return rep_cmps<u8>(r);
+    case 991: return rep_cmps<u16>(r);
+    case 992: return rep_cmps<u32>(r);
+    case 993: return rep_cmps<u64>(r);
+    case 994: return rep_cmps<u8>(r);
+    case 995: return rep_cmps<u16>(r);
+    case 996: return rep_cmps<u32>(r);
+    case 997: return rep_cmps<u64>(r);
+    case 998: return stos<u8>(r);
+    case 999: return stos<u16>(r);
+    case 1000: return stos<u32>(r);
+    case 1001: return stos<u64>(r);
+    case 1002: return rep_stos<u8>(r);
+    case 1003: return rep_stos<u16>(r);
+    case 1004: return rep_stos<u32>(r);
+    case 1005: return rep_stos<u64>(r);
+    case 1006: return lods<u8>(r);
+    case 1007: return lods<u16>(r);
+    case 1008: return lods<u32>(r);
+    case 1009: return lods<u64>(r);
+    case 1010: return rep_lods<u8>(r);
+    case 1011: return rep_lods<u16>(r);
+    case 1012: return rep_lods<u32>(r);
+    case 1013: return rep_lods<u64>(r);
+    case 1014: return scas<u8>(r);
+    case 1015: return scas<u16>(r);
+    case 1016: return scas<u32>(r);
+    case 1017: return scas<u64>(r);
+    case 1018: return rep_scas<u8>(r);
+    case 1019: return rep_scas<u16>(r);
+    case 1020: return rep_scas<u32>(r);
+    case 1021: return rep_scas<u64>(r);
+    case 1022: return rep_scas<u8>(r);
+    case 1023: return rep_scas<u16>(r);
+    case 1024: return rep_scas<u32>(r);
+    case 1025: return rep_scas<u64>(r);
     default: return op_ud(r);
   }
 }

@@ -114,7 +114,7 @@ export function translate(lin: u64, acc: u32, seg: u32, sys: bool): bool {
 // A store hit a page with decoded code: if it overlaps a decoded 64-byte
 // chunk, bump the page's generation (its blocks become stale) and, if the
 // executing block is on that page, stop it after this instruction.
-function smc_check(pa: u64, size: u32): void {
+export function smc_check(pa: u64, size: u32): void {
   const ppn = pa >> 12;
   if (ppn >= 0x100000) return;
   const map = load<u64>(CODEMAP + <u32>ppn * 8);
@@ -294,6 +294,15 @@ export function probe_write(lin: u64, len: u32, seg: u32): bool {
     return true;
   }
   return write_slow(lin, n, v, seg, false);
+}
+
+// Host address of `lin` if the TLB already allows the access without further
+// work (a write hit also means: dirty, RAM, no decoded code on the page), else 0.
+// Bulk string operations use it to work on a whole page at once.
+@inline export function tlb_host(lin: u64, write: bool): usize {
+  const e = TLB + tlb_set + ((<u32>(lin >> 12) & (TLB_ENTRIES - 1)) << 6);
+  if (load<u64>(e + (write ? 8 : 0)) != (lin & ~<u64>0xFFF)) return 0;
+  return <usize>(lin + load<u64>(e, 24));
 }
 
 // Runtime-sized variants for the cold paths (n = 1, 2, 4 or 8 bytes).
