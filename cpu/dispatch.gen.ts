@@ -10,6 +10,7 @@ import { io_in, io_out, io_string } from "./exec/io";
 import { call_far_mem, call_far_ptr, int1, int3, int_n, into, iret, jmp_far_mem, jmp_far_ptr, retf, syscall, sysenter, sysexit, sysret } from "./exec/intr";
 import { clts, fsgsbase, invlpg, lar_lsl, lgdt, lldt, lmsw, load_far_ptr, ltr, mov_dr, mov_from_cr, mov_from_sreg, mov_to_cr, mov_to_sreg, pop_sreg, push_sreg, rdmsr, sgdt, sldt_str, smsw, swapgs, wbinvd, wrmsr } from "./exec/system";
 import { cmps, lods, movs, rep_cmps, rep_lods, rep_movs, rep_scas, rep_stos, scas, stos } from "./exec/string";
+import { aaa_aas, aad, aam, arpl, bound, daa_das, salc } from "./exec/bcd";
 import { CS, DS, ES, FS, GS, Mem, OpADC, OpADD, OpAND, OpCMP, OpOR, OpSBB, OpSUB, OpTEST, OpXOR, PORT_DX, PORT_IB, Reg, SS } from "./exec/consts";
 
 @inline export function dispatch(id: u32, r: usize): i32 {
@@ -1040,6 +1041,18 @@ import { CS, DS, ES, FS, GS, Mem, OpADC, OpADD, OpAND, OpCMP, OpOR, OpSBB, OpSUB
     case 1023: return rep_scas<u16>(r);
     case 1024: return rep_scas<u32>(r);
     case 1025: return rep_scas<u64>(r);
+    case 1026: return daa_das(r, false);
+    case 1027: return daa_das(r, true);
+    case 1028: return aaa_aas(r, false);
+    case 1029: return aaa_aas(r, true);
+    case 1030: return aam(r);
+    case 1031: return aad(r);
+    case 1032: return salc(r);
+    case 1033: return bound(r, 16);
+    case 1034: return bound(r, 32);
+    case 1035: return bound(r, 64);
+    case 1036: return arpl(r, false);
+    case 1037: return arpl(r, true);
     default: return op_ud(r);
   }
 }

@@ -5,7 +5,7 @@
 export * from "./layout";
 import {
   STATE, S_RIP, S_RFLAGS, S_CR0, S_DR, S_XCR0, S_PAT, S_APIC_BASE, S_MISC_ENABLE, S_PEND_IRQ, S_PEND_EXC, S_LF_OP,
-  S_GDTR_LIMIT, S_IDTR_LIMIT, S_MODE, S_CPL, S_INSNS, SEG_CS, SEG_LDTR, SEG_TR, XSTATE, CODEGEN, CODEMAP,
+  S_GDTR_LIMIT, S_IDTR_LIMIT, S_MODE, S_CPL, S_INSNS, SEG_CS, SEG_LDTR, SEG_TR, XSTATE, CODEGEN, CODEMAP, S_CPUID_PTR,
 } from "./layout";
 import { set_seg, update_mode } from "./state";
 import { get_rflags, materialize } from "./flags";
@@ -27,7 +27,13 @@ export function init(): void {
 
 // Architectural reset (SDM Vol. 3A §9.1.1, KVM's kvm_vcpu_reset()).
 export function reset(): void {
+  // the CPU model (CPUID table, feature bits, vendor flavour: S_CPUID_PTR ..
+  // S_VENDOR, 16 bytes) is configuration, not architectural state: keep it,
+  // as KVM keeps the vCPU's CPUID across a reset
+  const model_lo = load<u64>(STATE + S_CPUID_PTR), model_hi = load<u64>(STATE + S_CPUID_PTR + 8);
   memory.fill(STATE, 0, 0x2000);
+  store<u64>(STATE + S_CPUID_PTR, model_lo);
+  store<u64>(STATE + S_CPUID_PTR + 8, model_hi);
   memory.fill(XSTATE, 0, 0x4000);
   store<u64>(STATE + S_RIP, 0xFFF0);
   store<u64>(STATE + S_RFLAGS, 2);

@@ -11,5 +11,6 @@ import { io } from "./io";
 import { intr } from "./intr";
 import { system } from "./system";
 import { string } from "./string";
+import { bcd } from "./bcd";
 
-export const FAMILIES: Family[] = [alu, mov, stack, ctrl, flagctl, misc, io, intr, system, string];
+export const FAMILIES: Family[] = [alu, mov, stack, ctrl, flagctl, misc, io, intr, system, string, bcd];
