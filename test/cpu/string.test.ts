@@ -128,6 +128,51 @@ test("SMC: rep movsb over the following code runs the new bytes", () => {
   }
 });
 
+test("MMIO: rep stosb exits once per element, restartable; rep lodsb takes the VMM's data", () => {
+  // map the last DATA page to guest-physical 0x1000_0000, outside RAM
+  const e = emu as unknown as { ram: number; cpu: any };
+  const cpu = e.cpu, L = cpu.L;
+  const lin = DATA_END - 0x1000n;
+  const pte = e.ram + 0x14000 + Number((lin >> 12n) & 511n) * 8;
+  const old = cpu.view.getBigUint64(pte, true);
+  cpu.view.setBigUint64(pte, 0x1000_0000n | 7n, true);
+  try {
+    // nop; rep stosb
+    const r = emu.run({ code: bytes(0x90, 0xf3, 0xaa), gpr: gprs({ rax: 0x5an, rdi: lin + 0x10n, rcx: 3n }) });
+    assert.is(r.status, "lost");             // an MMIO exit, not a guest-visible event
+    const rb = cpu.runBlock as Uint8Array, dv = new DataView(rb.buffer, rb.byteOffset);
+    const mmio = () => ({ pa: dv.getBigUint64(L.R_MMIO_PHYS, true), data: dv.getBigUint64(L.R_MMIO_DATA, true), write: rb[L.R_MMIO_WRITE] });
+    assert.equal(mmio(), { pa: 0x1000_0010n, data: 0x5an, write: 1 });
+    assert.is(cpu.gpr(7), lin + 0x11n);
+    assert.is(cpu.gpr(1), 2n);
+    assert.is(cpu.rip, CODE_BASE + 1n);      // still at the REP
+    assert.is(cpu.run(1000), L.EXIT_MMIO);
+    assert.equal(mmio(), { pa: 0x1000_0011n, data: 0x5an, write: 1 });
+    assert.is(cpu.run(1000), L.EXIT_MMIO);
+    assert.equal(mmio(), { pa: 0x1000_0012n, data: 0x5an, write: 1 });
+    assert.is(cpu.gpr(1), 0n);
+    assert.is(cpu.rip, CODE_BASE + 3n);      // completed
+
+    // rep lodsb: each element is a read exit; the answer completes it on the next run
+    emu.run({ code: bytes(0xf3, 0xac), gpr: gprs({ rsi: lin + 0x20n, rcx: 2n }) });
+    assert.equal(mmio(), { pa: 0x1000_0020n, data: 0n, write: 0 });
+    assert.is(cpu.gpr(1), 2n);
+    cpu.ex.mmio_data(0x1000_0020, 0x11, 0);
+    assert.is(cpu.run(1000), L.EXIT_MMIO);
+    assert.equal(mmio(), { pa: 0x1000_0021n, data: 0n, write: 0 });
+    assert.is(cpu.gpr(0) & 0xffn, 0x11n);
+    assert.is(cpu.gpr(1), 1n);
+    cpu.ex.mmio_data(0x1000_0021, 0x22, 0);
+    cpu.run(1000);
+    assert.is(cpu.gpr(0) & 0xffn, 0x22n);
+    assert.is(cpu.gpr(1), 0n);
+    assert.is(cpu.gpr(6), lin + 0x22n);
+  } finally {
+    cpu.view.setBigUint64(pte, old, true);
+    cpu.ex.flush_tlb();
+  }
+});
+
 // ---- differential against the host CPU ----
 // Far-return into 32-bit code (selector byte patched per side: Linux __USER32_CS
 // 0x23 natively, 0x1b in test/helpers/emu.ts's GDT), run `body`, return to 64-bit.
