@@ -10,9 +10,14 @@
 //            (SF/ZF/PF of AX itself and OF = 0 when there is no adjustment)
 //   AAM      OF = AF = CF = 0
 //   AAD      OF/AF/CF of the 8-bit add AL + AH·imm8
-// Intel: AAA/AAS set SF/ZF/PF from the final (masked) AL (reported from
-// silicon in unicorn-engine/unicorn PR #2311); the other undefined flags are
-// not measured on Intel here and follow the AMD values.
+// Intel (not measurable on this host; public reports):
+//   AAA/AAS  SF/ZF/PF from the final (masked) AL: unicorn-engine/unicorn
+//            PR #2311 ("real x86 CPUs ... based on the masked AL result")
+//   AAD      OF/AF/CF "set consistently with any other integer operation",
+//            i.e. as for the add: R. Collins, "Undocumented OpCodes: AAD",
+//            x86.ddj.com/secrets/opcodes/aad.htm
+//   DAA/DAS OF, AAA/AAS OF and AAM OF/AF/CF: no public measurement found;
+//            the AMD values are used.
 import { STATE, S_MODE, S_VENDOR, MODE_PE, MODE_VM86 } from "../layout";
 import { rd16, wr16, rd8, wr8, RAX, CF, PF, AF, ZF, SF, OF, ARITH_FLAGS } from "../state";
 import { get_cf, get_af, set_arith } from "../flags";
