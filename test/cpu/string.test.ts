@@ -289,6 +289,27 @@ function cases(): Named[] {
     add(`compat rep ${op}${size} runs off DATA`, { code: COMPAT([...loadDsEs, ...enc(op, size, "rep")]), gpr: gprs({ rcx: 100n, rsi: DATA_END - 50n, rdi: DATA_END - 50n }), compat: true } as NativeCase);
   }
   add("compat movsb with fs override (null FS)", { code: COMPAT([...loadDsEs, 0x64, 0xa4]), gpr: gprs({ rsi: DATA_BASE, rdi: DATA_BASE + 8n }), compat: true } as NativeCase);
+  // random combinations (fixed seed): prefixes in random order, addresses anywhere in
+  // DATA (some running off either end), counts 0..600, both DF values
+  let seed = 0x2545f491;
+  const rnd = (n: number) => { seed = (Math.imul(seed, 1103515245) + 12345) >>> 0; return (seed >>> 8) % n; };
+  const opsList = Object.keys(OPS) as Op[];
+  for (let i = 0; i < 600; i++) {
+    const op = opsList[rnd(5)], size = ([1, 2, 4, 8] as Size[])[rnd(4)], rep = (["", "rep", "repne"] as const)[rnd(3)];
+    const pfx: number[] = [];
+    if (rnd(2)) pfx.push(0x67);
+    if (size === 2) pfx.push(0x66);
+    if (rep === "rep") pfx.push(0xf3); else if (rep === "repne") pfx.push(0xf2);
+    if (rnd(4) === 0) pfx.push([0x26, 0x2e, 0x36, 0x3e, 0x64, 0x65][rnd(6)]);
+    for (let j = pfx.length - 1; j > 0; j--) { const k = rnd(j + 1); [pfx[j], pfx[k]] = [pfx[k], pfx[j]]; }
+    const code = [...(rnd(2) ? [0xfd] : []), ...pfx, ...(size === 8 ? [0x48] : []), OPS[op] + (size === 1 ? 0 : 1)];
+    const at = () => DATA_BASE + BigInt(rnd(DATA_SIZE + 64)) - 32n;
+    add(`random ${i}: ${code.map((b) => b.toString(16)).join(" ")}`, {
+      code: Uint8Array.from(code),
+      gpr: gprs({ rax: BigInt(rnd(1 << 30)) * 0x100000007n, rcx: BigInt(rnd(600)), rsi: at(), rdi: at() }),
+      rflags: BigInt(rnd(0x1000)) & 0x8d5n, dataSeed: BigInt(1 + rnd(3)),
+    });
+  }
   // a loop of plain string instructions in one block
   add("lodsb/stosb loop", {
     code: bytes(0xac, 0x34, 0x5a, 0xaa, 0xe2, 0xfa),   // lodsb; xor al,0x5a; stosb; loop
