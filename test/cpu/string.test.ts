@@ -173,6 +173,53 @@ test("MMIO: rep stosb exits once per element, restartable; rep lodsb takes the V
   }
 });
 
+test("16-bit addressing in a legacy segment: offsets wrap at 64 KiB, the limit faults mid-REP with exact progress", () => {
+  // GDT entry 4 (selector 0x23) becomes a DPL3 data segment based at DATA_BASE
+  const e = emu as unknown as { ram: number; cpu: any };
+  const cpu = e.cpu;
+  const gdt4 = e.ram + 0x18000 + 0x20;
+  const old = cpu.view.getBigUint64(gdt4, true);
+  const seg = (limit: bigint) => 0x2040f300_00000000n | limit;
+  const body = (insn: number[], df = false) => [0x6a, 0x23, 0x1f, 0x6a, 0x23, 0x07, ...(df ? [0xfd] : []), ...insn];   // ds = es = 0x23
+  const run = (insn: number[], g: Regs, df = false, patches: NativeCase["patches"] = []) =>
+    emu.run({ ...forEmu({ code: COMPAT(body(insn, df)), gpr: gprs(g), patches, compat: true } as NativeCase), dumpData: true });
+  const seq = Uint8Array.from({ length: 16 }, (_, i) => i + 1);
+  try {
+    cpu.view.setBigUint64(gdt4, seg(0xffffn), true);
+    // a16 rep movsb from 0xFFF8 for 16 bytes: the source wraps to offset 0
+    let r = run([0x67, 0xf3, 0xa4], { rsi: 0xabcd_0000_fff8n, rdi: 0x8000n, rcx: 0x10n }, false,
+      [{ addr: DATA_BASE + 0xfff8n, bytes: seq.subarray(0, 8) }, { addr: DATA_BASE, bytes: seq.subarray(8) }]);
+    assert.is(r.status, "ok");
+    assert.equal(Array.from(r.data!.subarray(0x8000, 0x8010)), Array.from(seq));
+    assert.is(r.gpr[6], 0xabcd_0000_0008n);   // SI wrapped; the bits above 15 are untouched
+    assert.is(r.gpr[7], 0x8010n);
+    assert.is(r.gpr[1], 0n);
+    // DF=1 from offset 3: 3 2 1 0 FFFF FFFE ...
+    r = run([0x67, 0xf3, 0xaa], { rax: 0x77n, rdi: 0x0003n, rcx: 0x8n }, true);
+    assert.is(r.gpr[7], 0xfffbn);
+    assert.ok([0, 1, 2, 3, 0xfffc, 0xfffd, 0xfffe, 0xffff].every((o) => r.data![o] === 0x77));
+    assert.is(r.data![0xfffb], 0);
+
+    cpu.view.setBigUint64(gdt4, seg(0x7fffn), true);
+    // the 9th byte is beyond the limit: #GP(0) with SI/DI/CX after 8 elements, RIP at the REP
+    r = run([0x67, 0xf3, 0xa4], { rsi: 0x7ff8n, rdi: 0x100n, rcx: 0x10n });
+    assert.is(r.status, "fault");
+    assert.is(r.vector, 13);
+    assert.is(r.errorCode, 0n);
+    assert.is(r.rip, CODE_BASE + 9n + 6n);
+    assert.is(r.gpr[6], 0x8000n);
+    assert.is(r.gpr[7], 0x108n);
+    assert.is(r.gpr[1], 8n);
+    // a dword straddling the limit faults before anything moves
+    r = run([0x67, 0xf3, 0xa5], { rsi: 0x7ffen, rdi: 0x100n, rcx: 0x4n });
+    assert.is(r.vector, 13);
+    assert.is(r.gpr[6], 0x7ffen);
+    assert.is(r.gpr[1], 4n);
+  } finally {
+    cpu.view.setBigUint64(gdt4, old, true);
+  }
+});
+
 // ---- differential against the host CPU ----
 // Far-return into 32-bit code (selector byte patched per side: Linux __USER32_CS
 // 0x23 natively, 0x1b in test/helpers/emu.ts's GDT), run `body`, return to 64-bit.
