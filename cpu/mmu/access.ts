@@ -296,6 +296,15 @@ export function probe_write(lin: u64, len: u32, seg: u32): bool {
   return write_slow(lin, n, v, seg, false);
 }
 
+// Host address of `lin` if the TLB already allows the access without further
+// work (a write hit also means: dirty, RAM, no decoded code on the page), else 0.
+// Bulk string operations use it to work on a whole page at once.
+@inline export function tlb_host(lin: u64, write: bool): usize {
+  const e = TLB + tlb_set + ((<u32>(lin >> 12) & (TLB_ENTRIES - 1)) << 6);
+  if (load<u64>(e + (write ? 8 : 0)) != (lin & ~<u64>0xFFF)) return 0;
+  return <usize>(lin + load<u64>(e, 24));
+}
+
 // Runtime-sized variants for the cold paths (n = 1, 2, 4 or 8 bytes).
 export function ld(lin: u64, n: u32, seg: u32): u64 {
   if (n == 8) return ldT<u64>(lin, seg);

@@ -33,29 +33,9 @@ const imageArgs = (name: string) => (expected[name].kind === "rom" ? ["--bios", 
 // instruction families are being added on other branches). Their tests still
 // run and check the part that works; when one starts passing the test says so
 // loudly: delete its line here.
-const KNOWN_FAILURES: Record<string, string> = {
-  "boot64.rom": "`div cl` (F6 /6) raises #UD: DIV/IDIV not implemented yet, so the real-mode #DE check loops",
-  "realmode.bin": "`rep movsb` raises #UD: string instructions not implemented yet; the guest loops after 'segments ok'",
-  "selftest64.elf": "`shr rax, 16` raises #UD (shift group not implemented yet) before its IDT exists: triple fault",
-  "w1.rom": "`shr rax, 16` raises #UD (shift group not implemented yet) while filling in a descriptor base: triple fault",
-  "w2.rom": "`shr rax, 16` raises #UD (shift group not implemented yet) while filling in a descriptor base: triple fault",
-};
-
 for (const [name, want] of Object.entries(expected)) {
   test(`run ${name}: expected console output and exit status ${want.status}`, () => {
     const r = x86kvm("run", ...imageArgs(name), "--max-insns", "5000000");
-    const passes = r.status === want.status && r.stdout === want.stdout;
-    if (KNOWN_FAILURES[name]) {
-      if (passes) {
-        console.log(`NOTE ${name} now passes: remove it from KNOWN_FAILURES in test/cli/cli.test.ts`);
-      } else {
-        console.log(`KNOWN FAILURE ${name}: ${KNOWN_FAILURES[name]} (status ${r.status}, ${lines(r.stdout).length} console lines)`);
-        // what works must keep working: no emulator crash, and the output so far is a prefix of the expected one
-        assert.ok(r.status !== 70, r.stderr);
-        assert.ok(want.stdout.startsWith(r.stdout), `console output diverged:\n${r.stdout}`);
-      }
-      return;
-    }
     assert.is(r.stdout, want.stdout);
     assert.is(r.status, want.status, r.stderr);
   });

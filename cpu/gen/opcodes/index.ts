@@ -18,5 +18,7 @@ import { x87 } from "./x87";
 import { shift } from "./shift";
 import { muldiv } from "./muldiv";
 import { bit } from "./bit";
+import { string } from "./string";
+import { bcd } from "./bcd";
 
-export const FAMILIES: Family[] = [alu, mov, stack, ctrl, flagctl, misc, io, intr, system, shift, muldiv, bit, xsave, vec, pkru, amx, x87];
+export const FAMILIES: Family[] = [alu, mov, stack, ctrl, flagctl, misc, io, intr, system, shift, muldiv, bit, string, bcd, xsave, vec, pkru, amx, x87];
