@@ -4,12 +4,12 @@
 // In protected mode CPL > IOPL consults the TSS I/O permission bitmap.
 import { STATE, RUN, S_MODE, S_RFLAGS, MODE_PE, MODE_VM86, MODE_64, SEG_TR, SEG_ES, R_EXIT_REASON, R_IO_DIR, R_IO_SIZE, R_IO_PORT, R_IO_COUNT, R_IO_DATA_OFFSET, R_IO_DATA, EXIT_IO } from "../layout";
 import { cpl, rdreg, wrreg, rd64, seg_base, seg_limit, flags_raw, RAX, RDX, RCX, RSI, RDI, DF } from "../state";
-import { R_IMM, R_ASZ, R_SEG, R_PFX, P_REP, P_REPNE } from "../decode/decoder";
+import { R_IMM, R_ASZ, R_SEG, R_PFX, R_START, P_REP, P_REPNE } from "../decode/decoder";
 import { ld, st, ld_sys } from "../mmu/access";
 import { seg_lin, mask } from "./operand";
-import { fault_pending, ST_OK, ST_FAULT, ST_EXIT, raise_gp } from "../except/fault";
+import { fault_pending, ST_FAULT, ST_EXIT, ST_END, raise_gp } from "../except/fault";
 import { insn_end } from "./ctrl";
-import { set_next_rip } from "../ctl";
+import { set_next_rip, blk_rip } from "../ctl";
 import { PORT_IB } from "./consts";
 
 // pending IN: destination kind 0 none, 1 AL/AX/EAX, 2 string (ES:rDI)
@@ -71,7 +71,7 @@ export function io_string(r: usize, S: u32, OUT: bool): i32 {
   const am: u64 = asz == 2 ? <u64>-1 : asz == 1 ? <u64>0xFFFFFFFF : <u64>0xFFFF;
   const rep = (load<u8>(r, R_PFX) & (P_REP | P_REPNE)) != 0;
   const csz: u32 = asz == 2 ? 64 : asz == 1 ? 32 : 16;
-  if (rep && rdreg(RCX, csz) == 0) { set_next_rip(insn_end(r)); return 3; }
+  if (rep && rdreg(RCX, csz) == 0) { set_next_rip(insn_end(r)); return ST_END; }
   const port = <u32>rd64(RDX) & 0xFFFF;
   const n = S >> 3;
   if (!io_allowed(port, n)) return fault_pending ? ST_FAULT : raise_gp(0);
@@ -100,7 +100,8 @@ export function io_string(r: usize, S: u32, OUT: bool): i32 {
     wrreg(RCX, csz, c);
     done = c == 0;
   }
-  set_next_rip(done ? insn_end(r) : load<u64>(STATE + 128));
+  // not done: the instruction itself runs again after the exit (RIP at its start)
+  set_next_rip(done ? insn_end(r) : blk_rip + <u64>load<u16>(r, R_START));
   return io_exit(OUT ? 1 : 0, n, port);
 }
 
