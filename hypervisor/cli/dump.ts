@@ -56,24 +56,35 @@ export function sregsJson(cpu: WasmCpu): StateJson["sregs"] {
  * KVM_GET_XSAVE2's buffer (KVM_CAP_XSAVE2: at least 4096 bytes, else
  * CPUID.(EAX=0DH,ECX=0):ECX).
  *
- * Interim: until the KVM model exists this is built directly from the CPU's
- * register file — the 512-byte legacy region (x87/SSE, FXSAVE layout, as the
- * core keeps it at XSTATE) plus the XSAVE header with XSTATE_BV = XINUSE ∩
- * (XCR0 | x87 | SSE) and XCOMP_BV = 0; extended components stay zero. Once
- * hypervisor/kvm exists, KVM_GET_XSAVE2 produces this buffer (with the
- * selected kernel behaviour's header mask) and this function goes away.
+ * Produced by the CPU's own XSAVE (standard format) with the host's XCR0 —
+ * every user component the model supports — as the host kernel saves a
+ * guest's registers whatever XCR0 the guest set; XFD-disabled components
+ * come out as XSTATE_BV[i] = 0. Once hypervisor/kvm exists, KVM_GET_XSAVE2
+ * (with the selected kernel behaviour's header mask) replaces this.
  */
 export function xsaveImage(cpu: WasmCpu): Uint8Array {
   const L = cpu.L;
   cpu.ex.cpuid(0xd, 0);
+  const supported = (BigInt(cpu.ex.cpuid_reg(3) >>> 0) << 32n) | BigInt(cpu.ex.cpuid_reg(0) >>> 0);
   const maxSize = cpu.ex.cpuid_reg(2) >>> 0;
-  const buf = new Uint8Array(Math.max(4096, maxSize));
-  buf.set(cpu.bytes.subarray(L.XSTATE, L.XSTATE + 512), 0);
-  const dv = new DataView(buf.buffer);
-  const bv = cpu.u64(L.S_XINUSE) & (cpu.u64(L.S_XCR0) | 3n);
-  dv.setBigUint64(512, bv, true);   // XSTATE_BV
-  dv.setBigUint64(520, 0n, true);   // XCOMP_BV: standard format
-  return buf;
+  const size = Math.max(4096, maxSize);
+  const buf = scratch(cpu, size);
+  cpu.bytes.fill(0, buf, buf + size);
+  const guestXcr0 = cpu.u64(L.S_XCR0);
+  cpu.setU64(L.S_XCR0, supported);
+  const save = cpu.ex.hostmode_xsave as (b: number, lo: number, hi: number) => number;
+  const fault = save(buf, -1, -1);
+  cpu.setU64(L.S_XCR0, guestXcr0);
+  if (fault) throw new Error(`XSAVE of the vCPU state faulted (vector ${fault})`);
+  return cpu.bytes.slice(buf, buf + size);
+}
+
+// one 64-byte-aligned host buffer per CPU for state dumps
+const scratchBufs = new WeakMap<WasmCpu, { addr: number; size: number }>();
+function scratch(cpu: WasmCpu, size: number): number {
+  let b = scratchBufs.get(cpu);
+  if (!b || b.size < size) { b = { addr: cpu.alloc(size, 64), size }; scratchBufs.set(cpu, b); }
+  return b.addr;
 }
 
 export function toHex(bytes: Uint8Array): string {
