@@ -125,23 +125,26 @@ function row_lin(r: usize, rr: u32): u64 {
   return s >= 4 ? off + seg_base(s) : off;
 }
 
-// Tile-state checks shared by TILELOADD/TILESTORED (group 2 #UD)
-function ldst_ok(r: usize, t: u32): bool {
-  if (palette() == 0 || !tile_valid(t) || (colsb(t) & 3) != 0 || start_row() >= rows(t)) { raise_ud(); return false; }
-  return true;
+// The checks TILELOADD/TILESTORED share, in priority order: mode #UD, tmm
+// index, SIB form, tile-state #UD, then XFD #NM. Returns the tile or -1.
+function ldst_prologue(r: usize): i32 {
+  if (!mode_ok(r)) return -1;
+  if (tv(r) != 0) { raise_ud(); return -1; }
+  const t = treg(r);
+  if (t >= 8) { raise_ud(); return -1; }
+  if (!sibmem(r)) return -1;
+  if (palette() == 0 || !tile_valid(t) || (colsb(t) & 3) != 0 || start_row() >= rows(t)) { raise_ud(); return -1; }
+  if (!xfd_ok()) return -1;
+  return <i32>t;
 }
 
 // VEX 0F38 4B (F2) TILELOADD / (66) TILELOADDT1 tmm, sibmem. Rows from
 // start_row load colsb bytes (the rest of each row zeroed); on a fault at
 // row k, start_row = k so the instruction restarts there (isa.md §10.4).
 export function tileloadd(r: usize): i32 {
-  if (!mode_ok(r)) return ST_FAULT;
-  if (tv(r) != 0) return raise_ud();
-  const t = treg(r);
-  if (t >= 8) return raise_ud();
-  if (!sibmem(r)) return ST_FAULT;
-  if (!ldst_ok(r, t)) return ST_FAULT;
-  if (!xfd_ok()) return ST_FAULT;
+  const ti = ldst_prologue(r);
+  if (ti < 0) return ST_FAULT;
+  const t = <u32>ti;
   const n = colsb(t), nr = rows(t), s0 = start_row();
   for (let rr: u32 = s0; rr < 16; rr++) memory.fill(row_at(t, rr), 0, 64);
   const seg = <u32>load<u8>(r, R_SEG);
@@ -160,13 +163,9 @@ export function tileloadd(r: usize): i32 {
 }
 // VEX 0F38 4B (F3) TILESTORED sibmem, tmm
 export function tilestored(r: usize): i32 {
-  if (!mode_ok(r)) return ST_FAULT;
-  if (tv(r) != 0) return raise_ud();
-  const t = treg(r);
-  if (t >= 8) return raise_ud();
-  if (!sibmem(r)) return ST_FAULT;
-  if (!ldst_ok(r, t)) return ST_FAULT;
-  if (!xfd_ok()) return ST_FAULT;
+  const ti = ldst_prologue(r);
+  if (ti < 0) return ST_FAULT;
+  const t = <u32>ti;
   const n = colsb(t), nr = rows(t);
   const seg = <u32>load<u8>(r, R_SEG);
   for (let rr: u32 = start_row(); rr < nr; rr++) {

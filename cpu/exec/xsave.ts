@@ -629,50 +629,30 @@ function ld_u32(lin: u64, seg: u32): u32 { return <u32>ld(lin, 4, seg); }
 function st_u32(lin: u64, seg: u32, v: u32): bool { return st(lin, 4, <u64>v, seg); }
 
 // ---- host-mode primitives (for the hypervisor's fpstate code) ----
-// XSAVES / XRSTORS on a buffer at host address `buf` with mask `mask`, at
-// CPL 0 with the CPU's current XCR0/XSS/XFD. Returns 0, or the vector of the
-// fault the instruction raised (e.g. 7 for the XFD #NM of seed 003) — the
-// fault is not delivered anywhere; XFD_ERR is updated as on silicon.
-export function host_xsaves(buf: usize, mask: u64): i32 {
-  return host_op(buf, mask, false);
-}
-export function host_xrstors(buf: usize, mask: u64): i32 {
-  return host_op(buf, mask, true);
-}
-function host_op(buf: usize, mask: u64, restore: bool): i32 {
+// XSAVES / XRSTORS (compacted) and XSAVE / XRSTOR (standard) on a buffer at
+// host address `buf` with mask `mask`, at CPL 0 with the CPU's current
+// XCR0/XSS/XFD. Return 0, or the vector of the fault the instruction raised
+// (e.g. 7 for the XFD #NM of seed 003) — not delivered anywhere; XFD_ERR is
+// updated as on silicon.
+const H_XSAVES: u32 = 0, H_XRSTORS: u32 = 1, H_XSAVE: u32 = 2, H_XRSTOR: u32 = 3;
+export function host_xsaves(buf: usize, mask: u64): i32 { return host_op(buf, mask, H_XSAVES); }
+export function host_xrstors(buf: usize, mask: u64): i32 { return host_op(buf, mask, H_XRSTORS); }
+export function host_xsave_std(buf: usize, mask: u64): i32 { return host_op(buf, mask, H_XSAVE); }
+export function host_xrstor_std(buf: usize, mask: u64): i32 { return host_op(buf, mask, H_XRSTOR); }
+function host_op(buf: usize, mask: u64, op: u32): i32 {
   if (buf & 63) return X86_TRAP_GP;
   clear_fault();
   xa_host_mode = true; xa_sys = true; xa_base_host = buf;
   xa_begin(<u64>buf, 0);
-  const rf = mask & (xcr0() | load<u64>(STATE + S_XSS));
+  const s_form = op == H_XSAVES || op == H_XRSTORS;
+  const rf = mask & (s_form ? xcr0() | load<u64>(STATE + S_XSS) : xcr0());
   const cpl_saved = load<u32>(STATE + S_CPL);
   store<u32>(STATE + S_CPL, 0);
-  const ok = restore ? do_restore(true, true, rf) : do_save(K_XSAVES, true, rf);
+  let ok: bool;
+  if (op == H_XSAVES) ok = do_save(K_XSAVES, true, rf);
+  else if (op == H_XSAVE) ok = do_save(K_XSAVE, true, rf);
+  else ok = do_restore(s_form, true, rf);
   store<u32>(STATE + S_CPL, cpl_saved);
-  xa_host_mode = false; xa_sys = false;
-  if (ok) return 0;
-  const v = <i32>fault_vec;
-  clear_fault();
-  return v;
-}
-// Standard-format save of `mask` into a host buffer (what KVM_GET_XSAVE's
-// conversion reads when the model does not use XSAVES), and restore.
-export function host_xsave_std(buf: usize, mask: u64): i32 {
-  clear_fault();
-  xa_host_mode = true; xa_sys = true; xa_base_host = buf;
-  xa_begin(<u64>buf, 0);
-  const ok = do_save(K_XSAVE, true, mask & xcr0());
-  xa_host_mode = false; xa_sys = false;
-  if (ok) return 0;
-  const v = <i32>fault_vec;
-  clear_fault();
-  return v;
-}
-export function host_xrstor_std(buf: usize, mask: u64): i32 {
-  clear_fault();
-  xa_host_mode = true; xa_sys = true; xa_base_host = buf;
-  xa_begin(<u64>buf, 0);
-  const ok = do_restore(false, true, mask & xcr0());
   xa_host_mode = false; xa_sys = false;
   if (ok) return 0;
   const v = <i32>fault_vec;
