@@ -195,7 +195,7 @@ export class FpuHost {
     cpu.setU64(cpu.L.S_XSS, this.host_xss);
     this.xfd_state = this.init_fpstate.xfd;
     if (this.has_xfd) { cpu.setU64(cpu.L.S_XFD, this.xfd_state); cpu.setU64(cpu.L.S_XFD_ERR, 0n); }
-    if (this.has_pku) cpu.setU64(cpu.L.S_PKRU, BigInt(this.init_pkru));
+    if (this.has_pku) this.wrpkru(this.init_pkru);
     cpu.ex.state_changed();
     this.current = this.spawnProcess("init").task;
   }
@@ -257,7 +257,13 @@ export class FpuHost {
   rdmsr_xfd_err(): bigint { return this.cpu.u64(this.cpu.L.S_XFD_ERR); }
   wrmsr_xfd_err(v: bigint): void { this.cpu.setU64(this.cpu.L.S_XFD_ERR, v); }
   rdpkru(): number { return Number(this.cpu.u64(this.cpu.L.S_PKRU) & 0xffffffffn); }
-  wrpkru(v: number): void { this.cpu.setU64(this.cpu.L.S_PKRU, BigInt(v >>> 0)); }
+  /** WRPKRU: like the instruction, marks PKRU in use (XINUSE[9]) and modified, whatever the value */
+  wrpkru(v: number): void {
+    const L = this.cpu.L;
+    this.cpu.setU64(L.S_PKRU, BigInt(v >>> 0));
+    this.cpu.setU64(L.S_XINUSE, this.cpu.u64(L.S_XINUSE) | XFEATURE_MASK_PKRU);
+    this.cpu.setU64(L.S_XMODIFIED, this.cpu.u64(L.S_XMODIFIED) | XFEATURE_MASK_PKRU);
+  }
   xgetbv0(): bigint { return this.cpu.u64(this.cpu.L.S_XCR0); }
   xsetbv0(v: bigint): void { this.cpu.setU64(this.cpu.L.S_XCR0, v); this.cpu.ex.state_changed(); }
   rdmsr_xss(): bigint { return this.cpu.u64(this.cpu.L.S_XSS); }

@@ -66,10 +66,14 @@ export function runGuest(r: Rig, v: KvmVcpu, code: string, patches: NativeCase["
   vcpu_enter_guest_fpu(v);
   const cpu = r.emu.cpu, L = cpu.L;
   const s = [L.S_XCR0, L.S_XSS, L.S_XFD, L.S_XFD_ERR, L.S_PKRU].map((o) => [o, cpu.u64(o)] as const);
+  const pkruInUse = cpu.u64(L.S_XINUSE) & 0x200n;
   r.emu.xcr0 = cpu.u64(L.S_XCR0);
   const gpr = Array.from({ length: 16 }, (_, i) =>
     i === 4 ? DEFAULT_RSP : i === 7 ? DATA_BASE : i === 6 ? 64n : i === 3 ? DATA_BASE + 0x1000n : 0n);
-  const res = r.emu.run({ code: hex(code), gpr, dataSeed: 0n, patches }, 100_000, (c) => { for (const [o, x] of s) c.setU64(o, x); });
+  const res = r.emu.run({ code: hex(code), gpr, dataSeed: 0n, patches }, 100_000, (c) => {
+    for (const [o, x] of s) c.setU64(o, x);
+    c.setU64(L.S_XINUSE, c.u64(L.S_XINUSE) | pkruInUse);
+  });
   if (res.status !== "ok") throw new Error(`guest faulted: vector ${res.vector}`);
   vcpu_exit_guest_fpu(v);
 }
