@@ -799,13 +799,14 @@ export function exc_device_not_available(host: FpuHost, regs: PtRegs): void {
   const caller = frames[0] ?? "?";
   const release = host.kernel.fpu.release;
   const warnText = `WARNING: arch/x86/kernel/traps.c:${TRAPS_LINE} at exc_device_not_available+0x101/0x110, CPU#0: ${t.comm}/${t.pid}`;
+  // the WARNING's header shows the taint before the WARN itself adds W
+  const taintStr = host.taint.size ? `Tainted: G ${[...host.taint].sort().join(" ")}` : "Not tainted";
   if (ev.warned) host.taint.add("W");
   if (host.cr0_ts) {
     host.printk("CR0.TS was set");
     host.cr0_ts = false;
     return;
   }
-  const taintStr = host.taint.size ? `Tainted: G ${[...host.taint].sort().join(" ")}` : "Not tainted";
   const lines = [
     "------------[ cut here ]------------",
     ...(ev.warned ? [
