@@ -420,3 +420,76 @@ export function vcpu_exit_guest_fpu(v: KvmVcpu, nm_exit = false): void {
   if (nm_exit && v.guest_fpu.fpstate.xfd) v.guest_fpu.xfd_err = h.rdmsr_xfd_err();   // handle_nm_fault_irqoff
   if (v.guest_fpu.xfd_err) h.wrmsr_xfd_err(0n);
 }
+
+// ---------------------------------------------------------------------------
+// KVM_GET_FPU / KVM_SET_FPU (x86.c kvm_arch_vcpu_ioctl_get_fpu/set_fpu): only the FXSAVE
+// fields of the kernel image (no MXCSR in either direction, XSTATE_BV untouched), §3.9.
+
+/** struct kvm_fpu (416 bytes) as a byte buffer: fpr@0 fcw@128 fsw@130 ftwx@132 last_opcode@134 last_ip@136 last_dp@144 xmm@152 mxcsr@408 */
+export const KVM_FPU_SIZE = 416;
+
+/** KVM_GET_FPU: 0 and the struct kvm_fpu bytes (confidential guests: 0 and zeros) */
+export function kvm_arch_vcpu_ioctl_get_fpu(v: KvmVcpu): { r: number; buf: Uint8Array } {
+  const out = new Uint8Array(KVM_FPU_SIZE);
+  const fps = v.guest_fpu.fpstate;
+  if (fps.is_confidential) return { r: 0, buf: out };
+  const k = v.host.cpu.bytes, b = fps.regs;
+  const o = new DataView(out.buffer), im = v.host.image(fps);
+  out.set(k.subarray(b + 32, b + 160), 0);            // st_space
+  o.setUint16(128, im.u16(0), true);                  // cwd
+  o.setUint16(130, im.u16(2), true);                  // swd
+  out[132] = k[b + 4];                                // twd (abridged)
+  o.setUint16(134, im.u16(6), true);                  // fop
+  out.set(k.subarray(b + 8, b + 24), 136);            // rip, rdp
+  out.set(k.subarray(b + 160, b + 416), 152);         // xmm_space
+  return { r: 0, buf: out };
+}
+
+/** KVM_SET_FPU: 0 (confidential guests: 0, nothing written) */
+export function kvm_arch_vcpu_ioctl_set_fpu(v: KvmVcpu, fpu: Uint8Array): number {
+  const fps = v.guest_fpu.fpstate;
+  if (fps.is_confidential) return 0;
+  if (fpu.length < KVM_FPU_SIZE) return -EFAULT;
+  const k = v.host.cpu.bytes, b = fps.regs;
+  const i = new DataView(fpu.buffer, fpu.byteOffset), im = v.host.image(fps);
+  k.set(fpu.subarray(0, 128), b + 32);
+  im.setU16(0, i.getUint16(128, true));
+  im.setU16(2, i.getUint16(130, true));
+  k[b + 4] = fpu[132];
+  im.setU16(6, i.getUint16(134, true));
+  k.set(fpu.subarray(136, 152), b + 8);
+  k.set(fpu.subarray(152, 408), b + 160);
+  return 0;
+}
+
+// ---------------------------------------------------------------------------
+// KVM_GET_SUPPORTED_CPUID leaf 0xD (cpuid.c __do_cpuid_func case 0xd), §3.4
+
+/**
+ * Rewrite the leaf-0xD entries of a supported-CPUID table for the calling process: sub-leaf 0
+ * EAX/EDX = kvm_get_filtered_xcr0, EBX = ECX = its standard-format size; sub-leaf 1 keeps
+ * XSAVEOPT/XSAVEC/XGETBV1/XSAVES/XFD as the host has them (EBX = compacted size, ECX/EDX = 0: no
+ * supervisor states);
+ * sub-leaves i ≥ 2 only for permitted features, ECX[2] cleared without host XFD.
+ */
+export function kvm_supported_cpuid_0xd(host: FpuHost, task: HostTask, entries: CpuidEntry[]): CpuidEntry[] {
+  const x = kvm_get_filtered_xcr0(host, task);
+  const size = host.layout.requiredSize(x, false);
+  const out: CpuidEntry[] = [];
+  for (const e of entries) {
+    if (e.fn !== 0xd) { out.push({ ...e }); continue; }
+    const n = { ...e };
+    if (e.idx === 0) {
+      n.eax = Number(x & 0xffffffffn); n.edx = Number(x >> 32n); n.ebx = size; n.ecx = size;
+    } else if (e.idx === 1) {
+      n.eax &= 0x1f; if (!host.has_xfd) n.eax &= ~0x10;
+      n.ebx = n.eax & 0xa ? host.layout.requiredSize(x, true) : 0;   // XSAVES/XSAVEC: compacted size
+      n.ecx = 0; n.edx = 0;
+    } else {
+      if (!((x >> BigInt(e.idx)) & 1n)) continue;
+      if (!host.has_xfd) n.ecx &= ~4;
+    }
+    out.push(n);
+  }
+  return out;
+}
