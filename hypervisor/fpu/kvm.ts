@@ -66,8 +66,9 @@ export function kvm_get_filtered_xcr0(host: FpuHost, task: HostTask): bigint {
 
 /** KVM_CHECK_EXTENSION(KVM_CAP_XSAVE2): bytes KVM_GET_XSAVE2 / KVM_SET_XSAVE transfer (≥ 4096) */
 export function kvm_cap_xsave2(host: FpuHost, task: HostTask): number {
+  // 5.17-rc5: xstate_required_size(supported_xcr0 & xstate_get_guest_group_perm(), false)
   const x = host.kernel.id === "B1"
-    ? host.kvm_caps.supported_xcr0 & (xstate_get_guest_group_perm(task) | ~XFEATURE_MASK_USER_DYNAMIC)
+    ? host.kvm_caps.supported_xcr0 & xstate_get_guest_group_perm(task)
     : kvm_get_filtered_xcr0(host, task);
   return Math.max(KVM_XSAVE_SIZE, host.layout.requiredSize(x, false));
 }
