@@ -34,6 +34,18 @@ function sourceSnapshot(b: string): { r: Rig; v: KvmVcpu; snap: Uint8Array } {
 }
 
 for (const b of BEHAVIOURS) {
+  test(`${b}: §8 row 1 — fpstate.user_xfeatures after KVM_SET_CPUID2(CPUID-nopku) on Host-P`, () => {
+    const r = rig(HOST_P, b);
+    const v = vcpu(r);
+    assert.is(v.guest_fpu.fpstate.user_xfeatures, 0x2E7n, "before any CPUID: the host default");
+    assert.is(kvm_set_cpuid(v, cpuid(HOST_P, ["pku"])), 0);
+    assert.is(v.guest_fpu.fpstate.user_xfeatures, b === "B2" ? 0xE7n : 0x2E7n);
+    assert.is(kvm_set_cpuid(v, cpuid(HOST_P)), 0, "a second, larger CPUID");
+    assert.is(v.guest_fpu.fpstate.user_xfeatures, 0x2E7n);
+    assert.is(kvm_set_cpuid(v, []), 0, "B2 shrinks destructively");
+    assert.is(v.guest_fpu.fpstate.user_xfeatures, b === "B2" ? 0x3n : 0x2E7n);
+  });
+
   test(`${b}: S1 source — GET_XSAVE of a PKU-less guest on a PKU host ${b === "B1" ? "leaks" : "does not leak"} XSTATE_BV[PKRU]`, () => {
     const { snap } = sourceSnapshot(b);
     const bv = bvOf(snap);
