@@ -25,7 +25,10 @@ export function write_rflags(v: u64, S: u32, from_iret: bool): void {
   if (!pe() || cpl() == 0) writable |= IOPL | IF;
   else if (cpl() <= iopl()) writable |= IF;
   if (vm86()) writable = (writable | IF) & ~IOPL;
-  if (from_iret) writable |= RF | (cpl() == 0 ? (VIF | VIP | VM) : 0);
+  // IRET loads RF; a protected-mode IRET at CPL 0 also VIF and VIP. VM is
+  // never loaded here: only a return to virtual-8086 mode sets it, and a
+  // real-mode IRETD keeps VM, VIF and VIP (SDM IRET: "AND 257FD5H").
+  if (from_iret) writable |= RF | (pe() && !vm86() && cpl() == 0 ? (VIF | VIP) : 0);
   if (S == 16) writable &= 0xFFFF;
   if (S == 32 || S == 16) { /* upper bits of RFLAGS stay as they are */ }
   let nf = (old & ~writable) | (v & writable);

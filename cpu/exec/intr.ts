@@ -3,7 +3,7 @@
 // Call gates and task switches are not modelled: they raise #GP.
 import {
   STATE, S_RIP, S_MODE, S_CPL, S_STAR, S_LSTAR, S_CSTAR, S_SFMASK, S_SYSENTER_CS, S_SYSENTER_ESP, S_SYSENTER_EIP,
-  MODE_PE, MODE_64, MODE_VM86, MODE_LMA, SEG_CS, SEG_SS, SEG_DS, SEG_ES, SEG_FS, SEG_GS,
+  S_VENDOR, MODE_PE, MODE_64, MODE_VM86, MODE_LMA, SEG_CS, SEG_SS, SEG_DS, SEG_ES, SEG_FS, SEG_GS,
 } from "../layout";
 import { rd64, wr64, set_seg, seg_attr, seg_sel, flags_raw, set_flags_raw, update_mode, efer, RSP, RCX, R11_OFF, IF, TF, RF, VM, NT, ATTR_L, ATTR_DB, ATTR_UNUSABLE, EFER_SCE } from "../state";
 import { read_E, push, pop, stack_peek, sp_add, mask, mem_lin, stack_width } from "./operand";
@@ -128,33 +128,9 @@ export function call_far_mem(r: usize, S: u32): i32 {
   return far_call(r, S, sel, off);
 }
 
-// Return to an outer privilege level: SS:RSP from the stack, data segments
-// that the new CPL may not use are nulled.
-function return_outer(new_cpl: u32, ss_sel: u32, rsp: u64): bool {
-  const m64 = (m() & MODE_64) != 0;
-  if ((ss_sel & 0xFFFC) == 0) {
-    // null SS only when returning to 64-bit code below CPL 3
-    if (!(m() & MODE_LMA) || new_cpl == 3 || !(seg_attr(SEG_CS) & ATTR_L)) { raise(X86_TRAP_GP, 0, true); return false; }
-    set_seg(SEG_SS, ss_sel, 0, 0, ATTR_UNUSABLE | (new_cpl << 5));
-  } else {
-    if (!read_desc(ss_sel, X86_TRAP_GP)) return false;
-    const a = desc_attr(desc_hi);
-    if ((ss_sel & 3) != new_cpl || desc_dpl(desc_hi) != new_cpl || !(a & 0x10) || (a & 8) || !(a & 2)) { raise(X86_TRAP_GP, ss_sel & 0xFFFC, true); return false; }
-    if (!(a & 0x80)) { raise(X86_TRAP_SS, ss_sel & 0xFFFC, true); return false; }
-    set_accessed();
-    commit_seg(SEG_SS, ss_sel);
-  }
-  store<u64>(STATE + RSP, rsp);
-  if (!m64 && !(seg_attr(SEG_SS) & ATTR_DB)) store<u64>(STATE + RSP, rsp & 0xFFFF);
-  for (let s: u32 = SEG_ES; s <= SEG_GS; s++) {
-    if (s == SEG_CS || s == SEG_SS) continue;
-    const a = seg_attr(s);
-    const dpl = (a >> 5) & 3;
-    const data_or_nc = !(a & 8) || !(a & 4);
-    if (!(a & ATTR_UNUSABLE) && data_or_nc && dpl < new_cpl) set_seg(s, 0, 0, 0, ATTR_UNUSABLE);
-  }
-  return true;
-}
+// ---- far returns (RETF, IRET) ----
+// Every check (CS, then SS) is made before anything is committed, so a
+// faulting return leaves CS, CPL, RFLAGS, SS and RSP as they were.
 
 // Check the CS selector of a RET/IRET return and read its descriptor.
 function check_ret_cs(sel: u32): bool {
@@ -167,8 +143,58 @@ function check_ret_cs(sel: u32): bool {
   if (!(a & 0x10) || !(a & 8) || rpl < cpl) { raise(X86_TRAP_GP, sel & 0xFFFC, true); return false; }
   if ((a & 4) ? dpl > rpl : dpl != rpl) { raise(X86_TRAP_GP, sel & 0xFFFC, true); return false; }
   if (!(a & 0x80)) { raise(X86_TRAP_NP, sel & 0xFFFC, true); return false; }
+  // IA-32e: L and D both set is reserved
+  if ((m() & MODE_LMA) && (a & ATTR_L) && (a & ATTR_DB)) { raise(X86_TRAP_GP, sel & 0xFFFC, true); return false; }
   return true;
 }
+
+// The SS of a return, checked against the new CPL (RETF/IRET pages: RPL and
+// DPL = new CPL, writable data, present). A null SS is allowed only when the
+// return goes to 64-bit code at CPL 0-2. On success ret_ss_* hold what
+// commit_ret_ss() loads.
+let ret_ss_lo: u32 = 0;
+let ret_ss_hi: u32 = 0;
+function check_ret_ss(new_cpl: u32, ss_sel: u32, to64: bool): bool {
+  if ((ss_sel & 0xFFFC) == 0) {
+    if (!to64 || new_cpl == 3) { raise(X86_TRAP_GP, 0, true); return false; }
+    return true;
+  }
+  if (!read_desc(ss_sel, X86_TRAP_GP)) return false;
+  const a = desc_attr(desc_hi);
+  if ((ss_sel & 3) != new_cpl || desc_dpl(desc_hi) != new_cpl || !(a & 0x10) || (a & 8) || !(a & 2)) { raise(X86_TRAP_GP, ss_sel & 0xFFFC, true); return false; }
+  if (!(a & 0x80)) { raise(X86_TRAP_SS, ss_sel & 0xFFFC, true); return false; }
+  set_accessed();
+  if (fault_pending) return false;
+  ret_ss_lo = desc_lo; ret_ss_hi = desc_hi;
+  return true;
+}
+
+// Load SS and RSP after check_ret_ss(). With a 16-bit stack outside 64-bit
+// mode only SP is loaded: the upper half of ESP keeps its old (inner-level)
+// value, as on silicon (the leak Linux's espfix works around).
+function commit_ret_ss(new_cpl: u32, ss_sel: u32, rsp: u64): void {
+  if ((ss_sel & 0xFFFC) == 0) set_seg(SEG_SS, ss_sel, 0, 0, ATTR_UNUSABLE | (new_cpl << 5));
+  else { set_desc(ret_ss_lo, ret_ss_hi); commit_seg(SEG_SS, ss_sel); }
+  update_mode();
+  if (m() & MODE_64) store<u64>(STATE + RSP, rsp);
+  else if (seg_attr(SEG_SS) & ATTR_DB) store<u64>(STATE + RSP, rsp & 0xFFFFFFFF);
+  else store<u16>(STATE + RSP, <u16>rsp);
+}
+
+// After a return to an outer level, DS/ES/FS/GS that the new CPL may not use
+// (data or non-conforming code with DPL < CPL) become null.
+function null_inner_segments(new_cpl: u32): void {
+  for (let s: u32 = SEG_ES; s <= SEG_GS; s++) {
+    if (s == SEG_CS || s == SEG_SS) continue;
+    const a = seg_attr(s);
+    const dpl = (a >> 5) & 3;
+    const data_or_nc = !(a & 8) || !(a & 4);
+    if (!(a & ATTR_UNUSABLE) && data_or_nc && dpl < new_cpl) set_seg(s, 0, 0, 0, ATTR_UNUSABLE);
+  }
+}
+
+// Does the descriptor in desc_hi make a 64-bit code segment (in IA-32e mode)?
+@inline function desc_is64(hi: u32): bool { return (m() & MODE_LMA) != 0 && (desc_attr(hi) & ATTR_L) != 0; }
 
 // CB RETF, CA RETF Iw
 export function retf(r: usize, S: u32, IMM: bool): i32 {
@@ -185,22 +211,28 @@ export function retf(r: usize, S: u32, IMM: bool): i32 {
     return ST_END;
   }
   if (!check_ret_cs(sel)) return ST_FAULT;
+  set_accessed();
+  if (fault_pending) return ST_FAULT;
   const cpl = load<u32>(STATE + S_CPL);
   const rpl = sel & 3;
+  const lo = desc_lo, hi = desc_hi;
+  const to64 = desc_is64(hi);
   if (rpl > cpl) {
-    const lo = desc_lo, hi = desc_hi;
     const nsp = stack_peek(2 * n + <u32>imm, n);
     if (fault_pending) return ST_FAULT;
     const nss = <u32>stack_peek(3 * n + <u32>imm, n) & 0xFFFF;
     if (fault_pending) return ST_FAULT;
+    if (!check_ret_ss(rpl, nss, to64)) return ST_FAULT;
     set_desc(lo, hi);
     commit_cs(sel, rpl);
-    if (!return_outer(rpl, nss, nsp + imm)) return ST_FAULT;
+    commit_ret_ss(rpl, nss, nsp + imm);
+    null_inner_segments(rpl);
   } else {
     sp_add(<u64>(2 * n) + imm);
+    set_desc(lo, hi);
     commit_cs(sel, cpl);
   }
-  set_next_rip((m() & MODE_64) ? off : off & mask(S));
+  set_next_rip((m() & MODE_64) ? off : (seg_attr(SEG_CS) & ATTR_DB) ? off & 0xFFFFFFFF : off & 0xFFFF);
   return ST_END;
 }
 
@@ -243,67 +275,92 @@ export function iret(r: usize, S: u32): i32 {
   const cpl = load<u32>(STATE + S_CPL);
   if ((fl & VM) && cpl == 0 && !(mm & MODE_LMA) && S == 32) return raise_gp(0);  // return to VM86: not modelled
   if (!check_ret_cs(cs)) return ST_FAULT;
+  set_accessed();
+  if (fault_pending) return ST_FAULT;
   const rpl = cs & 3;
   const lo = desc_lo, hi = desc_hi;
   const m64 = (mm & MODE_64) != 0;
   if (rpl > cpl || m64) {
-    // IRETQ always pops SS:RSP; legacy IRET only on a privilege change
+    // IRET in 64-bit mode always pops SS:RSP; elsewhere only on a privilege change
     const nsp = stack_peek(3 * n, n);
     if (fault_pending) return ST_FAULT;
     const nss = <u32>stack_peek(4 * n, n) & 0xFFFF;
     if (fault_pending) return ST_FAULT;
+    if (!check_ret_ss(rpl, nss, desc_is64(hi))) return ST_FAULT;
+    // RFLAGS first: which bits IRET may change depends on the CPL it runs at
+    write_rflags(fl, S, true);
     set_desc(lo, hi);
     commit_cs(cs, rpl);
-    write_rflags(fl, S, true);
-    if (rpl > cpl) {
-      if (!return_outer(rpl, nss, nsp)) return ST_FAULT;
-    } else {
-      if ((nss & 0xFFFC) == 0) set_seg(SEG_SS, nss, 0, 0, ATTR_UNUSABLE | (rpl << 5));
-      else if (!load_seg(SEG_SS, nss)) return ST_FAULT;
-      store<u64>(STATE + RSP, nsp);
-    }
+    commit_ret_ss(rpl, nss, nsp);
+    if (rpl > cpl) null_inner_segments(rpl);
   } else {
     sp_add(<u64>(3 * n));
+    write_rflags(fl, S, true);
     set_desc(lo, hi);
     commit_cs(cs, cpl);
-    write_rflags(fl, S, true);
   }
   const m2 = m();
   set_next_rip((m2 & MODE_64) ? ip : (seg_attr(SEG_CS) & ATTR_DB) ? ip & 0xFFFFFFFF : ip & 0xFFFF);
   return ST_END;
 }
 
-// 0F 05 SYSCALL (IA-32e with EFER.SCE)
+// SYSCALL/SYSRET differ by vendor (S_VENDOR): Intel has them in 64-bit mode
+// only (#UD elsewhere, SDM SYSCALL/SYSRET pages) and raises #GP(0) at CPL 0
+// for SYSRET to a non-canonical RCX; AMD also has them in compatibility and
+// legacy protected mode (APM Vol. 3) and takes the non-canonical RIP as a
+// #GP at CPL 3 after the return (here: at the fetch).
+@inline function amd(): bool { return load<u32>(STATE + S_VENDOR) == 1; }
+
+// 0F 05 SYSCALL
 export function syscall(r: usize): i32 {
-  if (!(efer() & EFER_SCE) || !(m() & MODE_LMA)) return raise_ud();
+  const mm = m();
+  if (!(efer() & EFER_SCE)) return raise_ud();
+  if (amd() ? !(mm & MODE_PE) || (mm & MODE_VM86) != 0 : !(mm & MODE_64)) return raise_ud();
   const star = load<u64>(STATE + S_STAR);
   const sel = <u32>(star >> 32) & 0xFFFC;
   const next = insn_end(r);
-  const m64 = (m() & MODE_64) != 0;
-  wr64(RCX, next);
-  wr64(R11_OFF, get_rflags() & ~RF);
   materialize();
+  if (!(mm & MODE_LMA)) {
+    // AMD legacy mode: ECX = return EIP, EIP = STAR[31:0], flat 32-bit CS/SS
+    wr64(RCX, next & 0xFFFFFFFF);
+    set_flags_raw(flags_raw() & ~(VM | IF | RF));
+    set_seg(SEG_CS, sel, 0, 0xFFFFFFFF, 0xC09B);
+    set_seg(SEG_SS, sel + 8, 0, 0xFFFFFFFF, 0xC093);
+    set_cpl(0);
+    set_next_rip(star & 0xFFFFFFFF);
+    return ST_END;
+  }
+  wr64(RCX, next);
+  wr64(R11_OFF, flags_raw() & ~RF);
   set_flags_raw((flags_raw() & ~load<u64>(STATE + S_SFMASK) & ~RF) | 2);
   set_seg(SEG_CS, sel, 0, 0xFFFFFFFF, 0xA09B);        // 64-bit code, DPL 0
   set_seg(SEG_SS, sel + 8, 0, 0xFFFFFFFF, 0xC093);    // flat data, DPL 0
   set_cpl(0);
-  set_next_rip(m64 ? load<u64>(STATE + S_LSTAR) : load<u64>(STATE + S_CSTAR));
+  set_next_rip((mm & MODE_64) ? load<u64>(STATE + S_LSTAR) : load<u64>(STATE + S_CSTAR));
   return ST_END;
 }
 
 // 0F 07 SYSRET (REX.W: to 64-bit code)
 export function sysret(r: usize, S: u32): i32 {
-  if (!(efer() & EFER_SCE) || !(m() & MODE_LMA)) return raise_ud();
-  if (load<u32>(STATE + S_CPL) != 0 || !(m() & MODE_64)) return raise_gp(0);
+  const mm = m();
+  if (!(efer() & EFER_SCE)) return raise_ud();
+  if (amd() ? !(mm & MODE_PE) || (mm & MODE_VM86) != 0 : !(mm & MODE_64)) return raise_ud();
+  if (load<u32>(STATE + S_CPL) != 0) return raise_gp(0);
   const rcx = rd64(RCX);
-  if (S == 64 && <u64>((<i64>(rcx << 16)) >> 16) != rcx) return raise_gp(0);
+  if (!amd() && S == 64 && <u64>((<i64>(rcx << 16)) >> 16) != rcx) return raise_gp(0);
   const star = load<u64>(STATE + S_STAR);
   const base = <u32>(star >> 48) & 0xFFFF;
-  if (S == 64) set_seg(SEG_CS, ((base + 16) & 0xFFFC) | 3, 0, 0xFFFFFFFF, 0xA0FB);
-  else set_seg(SEG_CS, (base & 0xFFFC) | 3, 0, 0xFFFFFFFF, 0xC0FB);
-  set_seg(SEG_SS, ((base + 8) & 0xFFFC) | 3, 0, 0xFFFFFFFF, 0xC0F3);
   materialize();
-  set_flags_raw((rd64(R11_OFF) & 0x3C7FD7) | 2);
+  if (!(mm & MODE_LMA)) {
+    // AMD legacy mode: IF is set, the other flags stay
+    set_flags_raw(flags_raw() | IF);
+    set_seg(SEG_CS, (base & 0xFFFC) | 3, 0, 0xFFFFFFFF, 0xC0FB);
+  } else {
+    if (S == 64) set_seg(SEG_CS, ((base + 16) & 0xFFFC) | 3, 0, 0xFFFFFFFF, 0xA0FB);
+    else set_seg(SEG_CS, (base & 0xFFFC) | 3, 0, 0xFFFFFFFF, 0xC0FB);
+    set_flags_raw((rd64(R11_OFF) & 0x3C7FD7) | 2);
+  }
+  set_seg(SEG_SS, ((base + 8) & 0xFFFC) | 3, 0, 0xFFFFFFFF, 0xC0F3);
   set_cpl(3);
   set_next_rip(S == 64 ? rcx : rcx & 0xFFFFFFFF);
   return ST_END;
