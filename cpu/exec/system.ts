@@ -11,7 +11,7 @@ import {
 import {
   cr0, cr4, efer, cpl, rd64, wr64, rdreg, wrreg, rd32, wr32, set_seg, seg_base, seg_sel, seg_attr, seg_limit, update_mode,
   RAX, RCX, RDX, CR0_PE, CR0_PG, CR0_CD, CR0_NW, CR0_TS, CR0_ET, CR4_PAE, CR4_PCIDE, CR4_OSXSAVE, CR4_PKE,
-  CR4_FSGSBASE, EFER_LME, EFER_LMA, EFER_NXE, EFER_SCE, ATTR_L, ATTR_UNUSABLE, ATTR_P,
+  CR4_FSGSBASE, CR4_UMIP, CR4_SMEP, CR4_SMAP, CR4_PSE, CR4_PGE, EFER_LME, EFER_LMA, EFER_NXE, EFER_SCE, ATTR_L, ATTR_UNUSABLE, ATTR_P,
 } from "../state";
 import { read_E, write_E, mem_lin, mode64, mask, push, stack_peek, sp_add } from "./operand";
 import { R_REG, R_SEG, R_RM, R_MODRM } from "../decode/decoder";
@@ -22,7 +22,8 @@ import { set_arith } from "../flags";
 import { ZF } from "../state";
 import { load_seg, read_desc, desc_lo, desc_hi, desc_attr, desc_base, desc_limit, desc_dpl, set_accessed } from "../except/segment";
 import { ld_sys, st_sys } from "../mmu/access";
-import { find_cpuid_ecx } from "./misc";
+import { find_cpuid_ecx, cpuid_query, cpuid_out_b, cpuid_out_c } from "./misc";
+import { phys_read64 } from "../mmu/phys";
 import { insn_end } from "./ctrl";
 
 @inline function pe(): bool { return (load<u32>(STATE + S_MODE) & MODE_PE) != 0; }
@@ -30,22 +31,30 @@ import { insn_end } from "./ctrl";
 @inline function canonical(v: u64): bool { return <u64>((<i64>(v << 16)) >> 16) == v; }
 
 // ---- control registers ----
+// CR0 bits that exist; writes to the other bits of CR0[31:0] are ignored and
+// they read as 0 (KVM: CR0_RESERVED_BITS); CR0[63:32] must be 0.
+const CR0_DEFINED: u64 = 0xE005003F;
+
 export function set_cr0(v: u64): bool {
   if (v >> 32) return false;
-  v |= CR0_ET;
+  v = (v | CR0_ET) & CR0_DEFINED;
   if ((v & CR0_PG) && !(v & CR0_PE)) return false;
   if ((v & CR0_NW) && !(v & CR0_CD)) return false;
   const old = cr0();
   const e = efer();
+  // paging off with PCIDE on is #GP (SDM MOV CR page)
+  if (!(v & CR0_PG) && (cr4() & CR4_PCIDE)) return false;
   if ((v & CR0_PG) && !(old & CR0_PG) && (e & EFER_LME)) {
     if (!(cr4() & CR4_PAE)) return false;
     if (seg_attr(SEG_CS) & ATTR_L) return false;
-    store<u64>(STATE + S_EFER, e | EFER_LMA);
   }
   if (!(v & CR0_PG) && (old & CR0_PG) && (e & EFER_LMA)) {
     if (load<u32>(STATE + S_MODE) & MODE_64) return false;
-    store<u64>(STATE + S_EFER, e & ~EFER_LMA);
   }
+  // legacy PAE paging: the PDPTEs are loaded (and checked) when paging turns on
+  if ((v & CR0_PG) && (cr4() & CR4_PAE) && !(e & EFER_LME) && !pdptes_ok(load<u64>(STATE + S_CR3))) return false;
+  if ((v & CR0_PG) && !(old & CR0_PG) && (e & EFER_LME)) store<u64>(STATE + S_EFER, e | EFER_LMA);
+  if (!(v & CR0_PG) && (old & CR0_PG) && (e & EFER_LMA)) store<u64>(STATE + S_EFER, e & ~EFER_LMA);
   store<u64>(STATE + S_CR0, v);
   if ((v & CR0_PG) && (cr4() & CR4_PAE) && !(efer() & EFER_LMA)) load_pdptes();
   tlb_flush();
@@ -53,28 +62,56 @@ export function set_cr0(v: u64): bool {
   return true;
 }
 
+// PAE PDPTEs at `cr3`: present entries must not set reserved bits (1-2, 5-8,
+// 63 and above MAXPHYADDR), else the MOV that loads them is #GP(0).
+function pdptes_ok(c3: u64): bool {
+  const base = c3 & 0xFFFFFFE0;
+  for (let i: u64 = 0; i < 4; i++) {
+    const e = phys_read64(base + i * 8);
+    if ((e & 1) && (e & 0xFFF00000000001E6)) return false;
+  }
+  return true;
+}
+
+// CR4 bits this CPU model has (from its CPUID table, like KVM's
+// __cr4_reserved_bits): the baseline bits plus the feature-dependent ones.
 export function cr4_allowed(): u64 {
-  const f = load<u32>(STATE + S_FEAT);
-  // VME PVI TSD DE PSE PAE MCE PGE PCE OSFXSR OSXMMEXCPT UMIP, plus features
-  let a: u64 = 0x7FF | 0x800;
-  if (f & FEAT_FSGSBASE) a |= CR4_FSGSBASE;
-  a |= CR4_PCIDE;
-  if (f & FEAT_XSAVE) a |= CR4_OSXSAVE;
-  if (f & FEAT_PKU) a |= CR4_PKE;
-  a |= 0x100000 | 0x200000;   // SMEP SMAP
+  // VME PVI TSD DE PSE PAE MCE PGE PCE OSFXSR OSXMMEXCPT
+  let a: u64 = 0x7FF;
+  cpuid_query(1, 0);
+  const c1 = cpuid_out_c;
+  cpuid_query(7, 0);
+  const b7 = cpuid_out_b, c7 = cpuid_out_c;
+  if (c7 & (1 << 2)) a |= CR4_UMIP;
+  if (b7 & 1) a |= CR4_FSGSBASE;
+  if (c1 & (1 << 17)) a |= CR4_PCIDE;
+  if (c1 & (1 << 26)) a |= CR4_OSXSAVE;
+  if (b7 & (1 << 7)) a |= CR4_SMEP;
+  if (b7 & (1 << 20)) a |= CR4_SMAP;
+  if (c7 & (1 << 3)) a |= CR4_PKE;
   return a;
 }
 export function set_cr4(v: u64): bool {
   if (v & ~cr4_allowed()) return false;
+  const old = cr4();
   if ((efer() & EFER_LMA) && !(v & CR4_PAE)) return false;
+  // PCIDE can be turned on only in IA-32e mode with PCID 0 in CR3
+  if ((v & CR4_PCIDE) && !(old & CR4_PCIDE) && (!(efer() & EFER_LMA) || (load<u64>(STATE + S_CR3) & 0xFFF))) return false;
+  if ((cr0() & CR0_PG) && (v & CR4_PAE) && !(efer() & EFER_LMA) && ((v ^ old) & (CR4_PAE | CR4_PSE | CR4_PGE | CR4_SMEP | CR4_SMAP | CR4_PKE))) {
+    if (!pdptes_ok(load<u64>(STATE + S_CR3))) return false;
+  }
   store<u64>(STATE + S_CR4, v);
   if ((cr0() & CR0_PG) && (v & CR4_PAE) && !(efer() & EFER_LMA)) load_pdptes();
   tlb_flush();
   return true;
 }
 export function set_cr3(v: u64): bool {
-  if (load<u32>(STATE + S_MODE) & MODE_LMA) { if (v >> 52) return false; }
-  else v &= 0xFFFFFFFF;
+  if (load<u32>(STATE + S_MODE) & MODE_LMA) {
+    // with PCIDE, bit 63 asks not to flush and is not stored
+    if (cr4() & CR4_PCIDE) v &= ~(<u64>1 << 63);
+    if (v >> 52) return false;
+  } else v &= 0xFFFFFFFF;
+  if ((cr0() & CR0_PG) && (cr4() & CR4_PAE) && !(efer() & EFER_LMA) && !pdptes_ok(v)) return false;
   store<u64>(STATE + S_CR3, v);
   if ((cr0() & CR0_PG) && (cr4() & CR4_PAE) && !(efer() & EFER_LMA)) load_pdptes();
   tlb_flush();
@@ -181,6 +218,16 @@ function sys_desc(sel: u32, want: u32, want2: u32): bool {
   const a = desc_attr(desc_hi);
   const t = a & 0xF;
   if ((a & 0x10) || (t != want && t != want2)) { raise(X86_TRAP_GP, sel & 0xFFFC, true); return false; }
+  if (load<u32>(STATE + S_MODE) & MODE_LMA) {
+    // IA-32e: a 16-byte descriptor that must fit the GDT; the type field of
+    // its upper half must be 0 (SDM Vol. 3A §7.2.3)
+    if (<u64>(sel & 0xFFF8) + 15 > <u64>load<u16>(STATE + S_GDTR_LIMIT)) { raise(X86_TRAP_GP, sel & 0xFFFC, true); return false; }
+    const upper = ld_sys(seg_base_gdt(sel) + 8, 8);
+    if (fault_pending) return false;
+    if ((upper >> 40) & 0x1F) { raise(X86_TRAP_GP, sel & 0xFFFC, true); return false; }
+    const base = desc_base(desc_lo, desc_hi) | ((upper & 0xFFFFFFFF) << 32);
+    if (<u64>((<i64>(base << 16)) >> 16) != base) { raise(X86_TRAP_GP, sel & 0xFFFC, true); return false; }
+  }
   if (!(a & 0x80)) { raise(X86_TRAP_NP, sel & 0xFFFC, true); return false; }
   return true;
 }
