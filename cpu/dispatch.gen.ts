@@ -8,7 +8,7 @@ import { call_E, call_rel, jcc, jmp_E, jmp_rel, loop_jcxz, ret_near } from "./ex
 import { clc, cld, cli, cmc, popf, pushf, stc, std_, sti } from "./exec/flagctl";
 import { io_in, io_out, io_string } from "./exec/io";
 import { call_far_mem, call_far_ptr, int1, int3, int_n, into, iret, jmp_far_mem, jmp_far_ptr, retf, syscall, sysenter, sysexit, sysret } from "./exec/intr";
-import { clts, fsgsbase, invlpg, lar_lsl, lgdt, lldt, lmsw, load_far_ptr, ltr, mov_dr, mov_from_cr, mov_from_sreg, mov_to_cr, mov_to_sreg, pop_sreg, push_sreg, rdmsr, sgdt, sldt_str, smsw, swapgs, wbinvd, wrmsr } from "./exec/system";
+import { clts, fsgsbase, invlpg, lar_lsl, lgdt, lldt, lmsw, load_far_ptr, ltr, mov_dr, mov_from_cr, mov_from_sreg, mov_to_cr, mov_to_sreg, pop_sreg, push_sreg, rdmsr, sgdt, sldt_str, smsw, stac_clac, swapgs, wbinvd, wrmsr } from "./exec/system";
 import { CS, DS, ES, FS, GS, Mem, OpADC, OpADD, OpAND, OpCMP, OpOR, OpSBB, OpSUB, OpTEST, OpXOR, PORT_DX, PORT_IB, Reg, SS } from "./exec/consts";
 
 @inline export function dispatch(id: u32, r: usize): i32 {
@@ -991,6 +991,8 @@ import { CS, DS, ES, FS, GS, Mem, OpADC, OpADD, OpAND, OpCMP, OpOR, OpSBB, OpSUB
     case 975: return load_far_ptr(r, 16, GS);
     case 976: return load_far_ptr(r, 32, GS);
     case 977: return load_far_ptr(r, 64, GS);
+    case 978: return stac_clac(r, false);
+    case 979: return stac_clac(r, true);
     default: return op_ud(r);
   }
 }

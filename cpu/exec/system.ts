@@ -2,7 +2,7 @@
 // registers, LDTR/TR, MSRs, SWAPGS, segment-register moves and loads,
 // FS/GS base instructions, INVLPG, cache control (no-ops here).
 import {
-  STATE, S_SEG, S_CR0, S_CR2, S_CR3, S_CR4, S_CR8, S_EFER, S_DR, S_GDTR_BASE, S_GDTR_LIMIT, S_IDTR_BASE, S_IDTR_LIMIT, S_MODE,
+  STATE, S_RFLAGS, S_SEG, S_CR0, S_CR2, S_CR3, S_CR4, S_CR8, S_EFER, S_DR, S_GDTR_BASE, S_GDTR_LIMIT, S_IDTR_BASE, S_IDTR_LIMIT, S_MODE,
   S_STAR, S_LSTAR, S_CSTAR, S_SFMASK, S_KGSBASE, S_SYSENTER_CS, S_SYSENTER_ESP, S_SYSENTER_EIP, S_TSC, S_TSC_AUX,
   S_APIC_BASE, S_PAT, S_MISC_ENABLE, S_XSS, S_XFD, S_XFD_ERR, S_MTRR_DEF, S_SPEC_CTRL, S_TSC_ADJUST, S_FEAT, S_CPL, S_SHADOW,
   MODE_PE, MODE_64, MODE_LMA, MODE_VM86, SEG_CS, SEG_SS, SEG_DS, SEG_FS, SEG_GS, SEG_LDTR, SEG_TR,
@@ -19,7 +19,7 @@ import { ld, st, tlb_flush, tlb_flush_page } from "../mmu/access";
 import { load_pdptes } from "../mmu/paging";
 import { fault_pending, fault_vec, clear_fault, ST_OK, ST_FAULT, ST_END, raise, raise_gp, raise_ud, X86_TRAP_GP, X86_TRAP_NP } from "../except/fault";
 import { set_arith } from "../flags";
-import { ZF } from "../state";
+import { ZF, AC } from "../state";
 import { load_seg, read_desc, desc_lo, desc_hi, desc_attr, desc_base, desc_limit, desc_dpl, set_accessed } from "../except/segment";
 import { ld_sys, st_sys } from "../mmu/access";
 import { find_cpuid_ecx, cpuid_query, cpuid_out_b, cpuid_out_c } from "./misc";
@@ -401,6 +401,16 @@ export function wrmsr(r: usize): i32 {
   const v = (<u64>rd32(RDX) << 32) | <u64>rd32(RAX);
   if (!wrmsr_idx(rd32(RCX), v)) return raise_gp(0);
   return ST_END;
+}
+
+// 0F 01 CB STAC, 0F 01 CA CLAC: set/clear RFLAGS.AC (SMAP override);
+// #UD at CPL > 0 or without SMAP in CPUID
+export function stac_clac(r: usize, SET: bool): i32 {
+  cpuid_query(7, 0);
+  if (cpl() != 0 || !(cpuid_out_b & (1 << 20))) return raise_ud();
+  const f = load<u64>(STATE + S_RFLAGS);
+  store<u64>(STATE + S_RFLAGS, SET ? f | AC : f & ~AC);
+  return ST_OK;
 }
 
 // 0F 01 F8 SWAPGS
