@@ -14,7 +14,7 @@ import { R_IMM, R_IMM2, R_SEG } from "../decode/decoder";
 import { ld } from "../mmu/access";
 import { fault_pending, ST_OK, ST_FAULT, ST_END, raise, raise_gp, raise_ud, X86_TRAP_GP, X86_TRAP_NP, X86_TRAP_SS, X86_TRAP_BP, X86_TRAP_OF, X86_TRAP_DB } from "../except/fault";
 import { deliver_one, EV_SOFT, EV_SOFTEXC } from "../except/deliver";
-import { read_desc, desc_lo, desc_hi, desc_attr, desc_dpl, commit_cs, load_cs_real, set_cpl, set_desc, load_seg, commit_seg, set_accessed } from "../except/segment";
+import { read_desc, desc_lo, desc_hi, desc_attr, desc_dpl, desc_limit, commit_cs, load_cs_real, set_cpl, set_desc, load_seg, commit_seg, set_accessed } from "../except/segment";
 import { set_next_rip } from "../ctl";
 
 @inline function m(): u32 { return load<u32>(STATE + S_MODE); }
@@ -60,6 +60,15 @@ function check_far_cs(sel: u32): bool {
   return true;
 }
 
+// The new RIP of a far transfer must be canonical when the target is 64-bit
+// code and inside the CS limit otherwise: #GP(0) before anything changes.
+function target_ok(off: u64, lo: u32, hi: u32): bool {
+  if ((m() & MODE_LMA) && (desc_attr(hi) & ATTR_L)) {
+    if (<u64>((<i64>(off << 16)) >> 16) != off) { raise(X86_TRAP_GP, 0, true); return false; }
+  } else if (off > <u64>desc_limit(lo, hi)) { raise(X86_TRAP_GP, 0, true); return false; }
+  return true;
+}
+
 function far_jump(sel: u32, off: u64): i32 {
   if (!(m() & MODE_PE) || (m() & MODE_VM86)) {
     load_cs_real(sel);
@@ -67,10 +76,10 @@ function far_jump(sel: u32, off: u64): i32 {
     return ST_END;
   }
   if (!check_far_cs(sel)) return ST_FAULT;
+  if (!target_ok(off, desc_lo, desc_hi)) return ST_FAULT;
   set_accessed();
   commit_cs(sel, load<u32>(STATE + S_CPL));
-  const a = seg_attr(SEG_CS);
-  set_next_rip((m() & MODE_64) ? off : (a & ATTR_DB) ? off & 0xFFFFFFFF : off & 0xFFFF);
+  set_next_rip(off);
   return ST_END;
 }
 
@@ -104,11 +113,13 @@ function far_call(r: usize, S: u32, sel: u32, off: u64): i32 {
   }
   if (!check_far_cs(sel)) return ST_FAULT;
   const lo = desc_lo, hi = desc_hi;
+  const tgt = off & mask(S);
+  if (!target_ok(tgt, lo, hi)) return ST_FAULT;
   if (!push(old_cs, n) || !push(ret, n)) { store<u64>(STATE + RSP, old_sp); return ST_FAULT; }
   set_desc(lo, hi);
   set_accessed();
   commit_cs(sel, load<u32>(STATE + S_CPL));
-  set_next_rip((m() & MODE_64) ? off : off & mask(S));
+  set_next_rip(tgt);
   return ST_END;
 }
 // 9A CALL ptr16:16/32
@@ -217,6 +228,8 @@ export function retf(r: usize, S: u32, IMM: bool): i32 {
   const rpl = sel & 3;
   const lo = desc_lo, hi = desc_hi;
   const to64 = desc_is64(hi);
+  const tgt = off & mask(S);
+  if (!target_ok(tgt, lo, hi)) return ST_FAULT;
   if (rpl > cpl) {
     const nsp = stack_peek(2 * n + <u32>imm, n);
     if (fault_pending) return ST_FAULT;
@@ -232,7 +245,7 @@ export function retf(r: usize, S: u32, IMM: bool): i32 {
     set_desc(lo, hi);
     commit_cs(sel, cpl);
   }
-  set_next_rip((m() & MODE_64) ? off : (seg_attr(SEG_CS) & ATTR_DB) ? off & 0xFFFFFFFF : off & 0xFFFF);
+  set_next_rip(tgt);
   return ST_END;
 }
 
@@ -280,6 +293,8 @@ export function iret(r: usize, S: u32): i32 {
   const rpl = cs & 3;
   const lo = desc_lo, hi = desc_hi;
   const m64 = (mm & MODE_64) != 0;
+  const tgt = ip & mask(S);
+  if (!target_ok(tgt, lo, hi)) return ST_FAULT;
   if (rpl > cpl || m64) {
     // IRET in 64-bit mode always pops SS:RSP; elsewhere only on a privilege change
     const nsp = stack_peek(3 * n, n);
@@ -299,8 +314,7 @@ export function iret(r: usize, S: u32): i32 {
     set_desc(lo, hi);
     commit_cs(cs, cpl);
   }
-  const m2 = m();
-  set_next_rip((m2 & MODE_64) ? ip : (seg_attr(SEG_CS) & ATTR_DB) ? ip & 0xFFFFFFFF : ip & 0xFFFF);
+  set_next_rip(tgt);
   return ST_END;
 }
 

@@ -12,7 +12,7 @@ const GDT = 0x1000, IDT = 0x2000, IDT32 = 0x2800, HANDLERS = 0x3000, TSS = 0x400
 const CODE = 0x10000, UCODE = 0x20000, KSTACK = 0x8000, RSP0 = 0x9000, USTACK = 0x6000;
 const SYS_HLT = HANDLERS + 0x800;           // a spare `hlt` (SYSCALL targets)
 // selectors
-const KCODE64 = 0x08, KDATA = 0x10, UCODE32 = 0x18, UDATA = 0x20, UCODE64 = 0x28, TSS_SEL = 0x30, KCODE32 = 0x40, TSS32_SEL = 0x50;
+const KCODE64 = 0x08, KDATA = 0x10, UCODE32 = 0x18, UDATA = 0x20, UCODE64 = 0x28, TSS_SEL = 0x30, KCODE32 = 0x40, KCODE16 = 0x48, TSS32_SEL = 0x50;
 const RF = 0x10000n, IF = 0x200n, VM = 0x20000n;
 
 type Env = { m: Machine; dv: DataView };
@@ -33,6 +33,7 @@ function common(model?: string): Env {
   seg(dv, UCODE64, 0x00affb000000ffffn);
   seg(dv, TSS_SEL, sysDesc(TSS, 0x67, 9));          // 64-bit TSS, available (upper half: 0)
   seg(dv, KCODE32, 0x00cf9b000000ffffn);
+  seg(dv, KCODE16, 0x00009b000000ffffn);          // 16-bit code, limit 0xFFFF
   seg(dv, TSS32_SEL, sysDesc(TSS32, 0x67, 9));      // 32-bit TSS
   for (let v = 0; v < 256; v++) put(m, HANDLERS + 4 * v, [0xf4, 0x90, 0x90, 0x90]);
   put(m, SYS_HLT, [0xf4]);
@@ -190,6 +191,28 @@ test("real-mode IRETD does not load VM from the image", () => {
   assert.is(m.cpu.rip, 0x7c12n);
   assert.is(m.cpu.rflags & VM, 0n);
   assert.is(m.cpu.ex.mode() & m.cpu.L.MODE_VM86, 0);
+});
+
+test("IRETQ to a non-canonical RIP is #GP(0) at the IRETQ, still at CPL0", () => {
+  // push ss; push rsp; push rflags; push cs; mov rax, 0x0000800000000000; push rax; iretq
+  const code = [...push32(UDATA | 3), ...push32(USTACK), ...push32(0x2), ...push32(UCODE64 | 3),
+    0x48, 0xb8, ...le32(0), ...le32(0x8000), 0x50, 0x48, 0xcf];
+  const s = go(lm(code));
+  assert.is(s.vector, 13);
+  assert.is(s.q(0), 0n);
+  assert.is(s.q(1), BigInt(CODE + 31));
+  assert.is(s.q(2), BigInt(KCODE64));
+});
+
+test("far JMP past the target's CS limit is #GP(0); to a DPL3 non-conforming segment from CPL0 #GP(sel)", () => {
+  const s = go(pm32([0xea, ...le32(0x12345), KCODE16, 0x00]));   // jmp 0x48:0x12345 (32-bit offset, 16-bit segment)
+  assert.is(s.vector, 13);
+  assert.is(s.d(0), 0);
+  assert.is(s.d(1), CODE);
+  assert.is(s.d(2), KCODE32);
+  const t = go(pm32([0xea, ...le32(UCODE), UCODE32 | 3, 0x00]));
+  assert.is(t.vector, 13);
+  assert.is(t.d(0), UCODE32);
 });
 
 // ---- exception delivery -----------------------------------------------------------
