@@ -1,20 +1,20 @@
 // Software interrupts and far control transfers: INT n, INT3, INTO, INT1,
 // IRET/IRETD/IRETQ, far JMP/CALL/RET, SYSCALL/SYSRET, SYSENTER/SYSEXIT.
-// Call gates and task switches are not modelled: they raise #GP.
+// Call gates are modelled; task switches are not (#GP(selector)).
 import {
-  STATE, S_RIP, S_MODE, S_CPL, S_STAR, S_LSTAR, S_CSTAR, S_SFMASK, S_SYSENTER_CS, S_SYSENTER_ESP, S_SYSENTER_EIP,
+  STATE, S_RIP, S_MODE, S_CPL, S_GDTR_LIMIT, SEG_TR, S_STAR, S_LSTAR, S_CSTAR, S_SFMASK, S_SYSENTER_CS, S_SYSENTER_ESP, S_SYSENTER_EIP,
   S_VENDOR, MODE_PE, MODE_64, MODE_VM86, MODE_LMA, SEG_CS, SEG_SS, SEG_DS, SEG_ES, SEG_FS, SEG_GS,
 } from "../layout";
-import { rd64, wr64, set_seg, seg_attr, seg_sel, flags_raw, set_flags_raw, update_mode, efer, RSP, RCX, R11_OFF, IF, TF, RF, VM, NT, ATTR_L, ATTR_DB, ATTR_UNUSABLE, EFER_SCE } from "../state";
+import { rd64, wr64, set_seg, seg_attr, seg_sel, seg_base, seg_limit, flags_raw, set_flags_raw, update_mode, efer, RSP, RCX, RDX, R11_OFF, IF, TF, RF, VM, NT, ATTR_L, ATTR_DB, ATTR_UNUSABLE, EFER_SCE } from "../state";
 import { read_E, push, pop, stack_peek, sp_add, mask, mem_lin, stack_width } from "./operand";
 import { get_rflags, materialize, get_of } from "../flags";
 import { write_rflags } from "./flagctl";
 import { insn_end } from "./ctrl";
 import { R_IMM, R_IMM2, R_SEG } from "../decode/decoder";
-import { ld } from "../mmu/access";
-import { fault_pending, ST_OK, ST_FAULT, ST_END, raise, raise_gp, raise_ud, X86_TRAP_GP, X86_TRAP_NP, X86_TRAP_SS, X86_TRAP_BP, X86_TRAP_OF, X86_TRAP_DB } from "../except/fault";
+import { ld, ld_sys, st_sys } from "../mmu/access";
+import { fault_pending, ST_OK, ST_FAULT, ST_END, raise, raise_gp, raise_ud, X86_TRAP_GP, X86_TRAP_NP, X86_TRAP_SS, X86_TRAP_TS, X86_TRAP_BP, X86_TRAP_OF, X86_TRAP_DB } from "../except/fault";
 import { deliver_one, EV_SOFT, EV_SOFTEXC } from "../except/deliver";
-import { read_desc, desc_lo, desc_hi, desc_attr, desc_dpl, desc_limit, commit_cs, load_cs_real, set_cpl, set_desc, load_seg, commit_seg, set_accessed } from "../except/segment";
+import { read_desc, desc_lo, desc_hi, desc_attr, desc_dpl, desc_limit, desc_base, desc_addr, commit_cs, load_cs_real, set_cpl, set_desc, load_seg, commit_seg, set_accessed } from "../except/segment";
 import { set_next_rip } from "../ctl";
 
 @inline function m(): u32 { return load<u32>(STATE + S_MODE); }
@@ -69,12 +69,147 @@ function target_ok(off: u64, lo: u32, hi: u32): bool {
   return true;
 }
 
+// ---- call gates (SDM Vol. 3A §5.8.3-5.8.6; JMP/CALL pages) ----
+// Type 4 (16-bit) and 0xC (32-bit) in legacy mode; in IA-32e mode only 0xC,
+// as a 16-byte descriptor whose target must be 64-bit code. Task gates and
+// TSS descriptors (task switches) are not modelled: #GP(selector).
+
+// Is `sel` a system descriptor (a gate)? Leaves it in desc_lo/hi. False with
+// a fault pending when the selector itself is bad.
+function is_gate(sel: u32): bool {
+  if ((sel & 0xFFFC) == 0) { raise(X86_TRAP_GP, 0, true); return false; }
+  if (!read_desc(sel, X86_TRAP_GP)) return false;
+  return (desc_attr(desc_hi) & 0x10) == 0;
+}
+
+let cg_sel: u32 = 0;
+let cg_off: u64 = 0;
+let cg_type: u32 = 0;
+let cg_params: u32 = 0;
+// Check the gate in desc_lo/hi (selector `sel`) and its target code segment;
+// on success the target's descriptor is in desc_lo/hi.
+function check_call_gate(sel: u32): bool {
+  const a = desc_attr(desc_hi);
+  const t = a & 0xF;
+  const lma = (m() & MODE_LMA) != 0;
+  const cpl = load<u32>(STATE + S_CPL);
+  const dpl = desc_dpl(desc_hi);
+  if (lma ? t != 0xC : t != 0xC && t != 4) { raise(X86_TRAP_GP, sel & 0xFFFC, true); return false; }
+  if (dpl < cpl || dpl < (sel & 3)) { raise(X86_TRAP_GP, sel & 0xFFFC, true); return false; }
+  if (!(a & 0x80)) { raise(X86_TRAP_NP, sel & 0xFFFC, true); return false; }
+  cg_type = t;
+  cg_sel = desc_lo >> 16;
+  cg_off = <u64>((desc_lo & 0xFFFF) | (desc_hi & 0xFFFF0000));
+  cg_params = desc_hi & 0x1F;
+  if (t == 4) cg_off &= 0xFFFF;
+  if (lma) {
+    if (<u64>(sel & 0xFFF8) + 15 > <u64>load<u16>(STATE + S_GDTR_LIMIT) && !(sel & 4)) { raise(X86_TRAP_GP, sel & 0xFFFC, true); return false; }
+    const upper = ld_sys(desc_addr + 8, 8);
+    if (fault_pending) return false;
+    if ((upper >> 40) & 0x1F) { raise(X86_TRAP_GP, sel & 0xFFFC, true); return false; }
+    cg_off |= (upper & 0xFFFFFFFF) << 32;
+  }
+  if ((cg_sel & 0xFFFC) == 0) { raise(X86_TRAP_GP, 0, true); return false; }
+  if (!read_desc(cg_sel, X86_TRAP_GP)) return false;
+  const ca = desc_attr(desc_hi);
+  if (!(ca & 0x10) || !(ca & 8) || desc_dpl(desc_hi) > cpl) { raise(X86_TRAP_GP, cg_sel & 0xFFFC, true); return false; }
+  if (lma && (!(ca & ATTR_L) || (ca & ATTR_DB))) { raise(X86_TRAP_GP, cg_sel & 0xFFFC, true); return false; }
+  if (!(ca & 0x80)) { raise(X86_TRAP_NP, cg_sel & 0xFFFC, true); return false; }
+  return true;
+}
+
+// JMP through a call gate: never changes CPL (non-conforming targets need DPL = CPL)
+function gate_jump(sel: u32): i32 {
+  if (!check_call_gate(sel)) return ST_FAULT;
+  const cpl = load<u32>(STATE + S_CPL);
+  if (!(desc_attr(desc_hi) & 4) && desc_dpl(desc_hi) != cpl) return raise(X86_TRAP_GP, cg_sel & 0xFFFC, true);
+  if (!target_ok(cg_off, desc_lo, desc_hi)) return ST_FAULT;
+  set_accessed();
+  commit_cs(cg_sel, cpl);
+  set_next_rip(cg_off);
+  return ST_END;
+}
+
+// CALL through a call gate: to a non-conforming segment with DPL < CPL it
+// switches to the TSS stack of the new level and pushes the old SS:rSP
+// (legacy gates also copy `param count` stack entries), then CS:rIP.
+function gate_call(r: usize, sel: u32): i32 {
+  if (!check_call_gate(sel)) return ST_FAULT;
+  const lo = desc_lo, hi = desc_hi;
+  const cpl = load<u32>(STATE + S_CPL);
+  const lma = (m() & MODE_LMA) != 0;
+  const n: u32 = lma ? 8 : cg_type == 0xC ? 4 : 2;
+  const ret = insn_end(r) & mask(n * 8);
+  if (!target_ok(cg_off, lo, hi)) return ST_FAULT;
+  const dpl = desc_dpl(hi);
+  const old_cs = <u64>seg_sel(SEG_CS);
+  if ((desc_attr(hi) & 4) || dpl == cpl) {
+    const old_sp = rd64(RSP);
+    if (!push(old_cs, n) || !push(ret, n)) { store<u64>(STATE + RSP, old_sp); return ST_FAULT; }
+    set_desc(lo, hi);
+    set_accessed();
+    commit_cs(cg_sel, cpl);
+    set_next_rip(cg_off);
+    return ST_END;
+  }
+  // more privilege: new stack from the TSS
+  const tss = seg_base(SEG_TR);
+  const old_ss = <u64>seg_sel(SEG_SS);
+  const old_sp = rd64(RSP);
+  let nss: u32 = dpl, nsp: u64, ss_base: u64 = 0, sm: u64 = <u64>-1;
+  let ss_lo: u32 = 0, ss_hi: u32 = 0;
+  if (lma) {
+    if (<u64>(4 + 8 * dpl + 7) > <u64>seg_limit(SEG_TR)) return raise(X86_TRAP_TS, seg_sel(SEG_TR) & 0xFFFC, true);
+    nsp = ld_sys(tss + <u64>(4 + 8 * dpl), 8);
+    if (fault_pending) return ST_FAULT;
+    if (<u64>((<i64>(nsp << 16)) >> 16) != nsp) return raise(X86_TRAP_SS, 0, true);
+  } else {
+    const toff: u64 = <u64>(4 + 8 * dpl);
+    if (toff + 5 > <u64>seg_limit(SEG_TR)) return raise(X86_TRAP_TS, seg_sel(SEG_TR) & 0xFFFC, true);
+    nsp = ld_sys(tss + toff, 4);
+    if (fault_pending) return ST_FAULT;
+    nss = <u32>ld_sys(tss + toff + 4, 2);
+    if (fault_pending) return ST_FAULT;
+    if ((nss & 0xFFFC) == 0) return raise(X86_TRAP_TS, 0, true);
+    if (!read_desc(nss, X86_TRAP_TS)) return ST_FAULT;
+    const sa = desc_attr(desc_hi);
+    if ((nss & 3) != dpl || desc_dpl(desc_hi) != dpl || !(sa & 0x10) || (sa & 8) || !(sa & 2)) return raise(X86_TRAP_TS, nss & 0xFFFC, true);
+    if (!(sa & 0x80)) return raise(X86_TRAP_SS, nss & 0xFFFC, true);
+    ss_lo = desc_lo; ss_hi = desc_hi;
+    ss_base = desc_base(ss_lo, ss_hi);
+    sm = (sa & ATTR_DB) ? 0xFFFFFFFF : 0xFFFF;
+  }
+  // build the frame on the new stack (supervisor accesses) before committing
+  let sp = nsp & sm;
+  sp = (sp - <u64>n) & sm; if (!st_sys(ss_base + sp, n, old_ss)) return ST_FAULT;
+  sp = (sp - <u64>n) & sm; if (!st_sys(ss_base + sp, n, old_sp)) return ST_FAULT;
+  if (!lma) {
+    for (let i: i32 = <i32>cg_params - 1; i >= 0; i--) {
+      const v = stack_peek(<u32>i * n, n);
+      if (fault_pending) return ST_FAULT;
+      sp = (sp - <u64>n) & sm; if (!st_sys(ss_base + sp, n, v)) return ST_FAULT;
+    }
+  }
+  sp = (sp - <u64>n) & sm; if (!st_sys(ss_base + sp, n, old_cs)) return ST_FAULT;
+  sp = (sp - <u64>n) & sm; if (!st_sys(ss_base + sp, n, ret)) return ST_FAULT;
+  if (lma) set_seg(SEG_SS, dpl, 0, 0, ATTR_UNUSABLE | (dpl << 5));
+  else { set_desc(ss_lo, ss_hi); set_accessed(); commit_seg(SEG_SS, nss); }
+  if (sm == 0xFFFF) store<u16>(STATE + RSP, <u16>sp); else store<u64>(STATE + RSP, sp);
+  set_desc(lo, hi);
+  set_accessed();
+  commit_cs(cg_sel, dpl);
+  set_next_rip(cg_off);
+  return ST_END;
+}
+
 function far_jump(sel: u32, off: u64): i32 {
   if (!(m() & MODE_PE) || (m() & MODE_VM86)) {
     load_cs_real(sel);
     set_next_rip(off & 0xFFFF_FFFF);
     return ST_END;
   }
+  if (is_gate(sel)) return gate_jump(sel);
+  if (fault_pending) return ST_FAULT;
   if (!check_far_cs(sel)) return ST_FAULT;
   if (!target_ok(off, desc_lo, desc_hi)) return ST_FAULT;
   set_accessed();
@@ -111,6 +246,8 @@ function far_call(r: usize, S: u32, sel: u32, off: u64): i32 {
     set_next_rip(off & mask(S));
     return ST_END;
   }
+  if (is_gate(sel)) return gate_call(r, sel);
+  if (fault_pending) return ST_FAULT;
   if (!check_far_cs(sel)) return ST_FAULT;
   const lo = desc_lo, hi = desc_hi;
   const tgt = off & mask(S);
@@ -380,8 +517,10 @@ export function sysret(r: usize, S: u32): i32 {
   return ST_END;
 }
 
-// 0F 34 SYSENTER / 0F 35 SYSEXIT
+// 0F 34 SYSENTER / 0F 35 SYSEXIT. AMD has them in legacy protected mode only
+// (#UD in long mode, APM Vol. 3); Intel also in IA-32e mode.
 export function sysenter(r: usize): i32 {
+  if (amd() && (m() & MODE_LMA)) return raise_ud();
   const cs = load<u32>(STATE + S_SYSENTER_CS) & 0xFFFC;
   if (!(m() & MODE_PE) || cs == 0) return raise_gp(0);
   const lma = (m() & MODE_LMA) != 0;
@@ -394,14 +533,19 @@ export function sysenter(r: usize): i32 {
   set_next_rip(lma ? load<u64>(STATE + S_SYSENTER_EIP) : load<u64>(STATE + S_SYSENTER_EIP) & 0xFFFFFFFF);
   return ST_END;
 }
+// SYSEXIT: RIP from RDX, RSP from RCX (SDM SYSEXIT page); REX.W returns to
+// 64-bit code, where both must be canonical.
 export function sysexit(r: usize, S: u32): i32 {
+  if (amd() && (m() & MODE_LMA)) return raise_ud();
   const cs = load<u32>(STATE + S_SYSENTER_CS) & 0xFFFC;
   if (!(m() & MODE_PE) || cs == 0 || load<u32>(STATE + S_CPL) != 0) return raise_gp(0);
+  const rip = rd64(RDX), rsp = rd64(RCX);
+  if (S == 64 && (<u64>((<i64>(rip << 16)) >> 16) != rip || <u64>((<i64>(rsp << 16)) >> 16) != rsp)) return raise_gp(0);
   if (S == 64) set_seg(SEG_CS, (cs + 32) | 3, 0, 0xFFFFFFFF, 0xA0FB);
   else set_seg(SEG_CS, (cs + 16) | 3, 0, 0xFFFFFFFF, 0xC0FB);
   set_seg(SEG_SS, (cs + (S == 64 ? 40 : 24)) | 3, 0, 0xFFFFFFFF, 0xC0F3);
   set_cpl(3);
-  store<u64>(STATE + RSP, S == 64 ? rd64(16) : rd64(16) & 0xFFFFFFFF);   // RDX
-  set_next_rip(S == 64 ? rd64(RCX) : rd64(RCX) & 0xFFFFFFFF);
+  store<u64>(STATE + RSP, S == 64 ? rsp : rsp & 0xFFFFFFFF);
+  set_next_rip(S == 64 ? rip : rip & 0xFFFFFFFF);
   return ST_END;
 }

@@ -215,6 +215,69 @@ test("far JMP past the target's CS limit is #GP(0); to a DPL3 non-conforming seg
   assert.is(t.d(0), UCODE32);
 });
 
+// ---- call gates ----
+const GATE = 0x58;
+function callGate(e: Env, o: { type: number; dpl: number; sel: number; off: number; params?: number; bits64?: boolean }): void {
+  const lo = (o.off & 0xffff) | (o.sel << 16);
+  const hi = (o.params ?? 0) | (o.type << 8) | (o.dpl << 13) | 0x8000 | (o.off & 0xffff0000);
+  e.dv.setUint32(GDT + GATE, lo >>> 0, true);
+  e.dv.setUint32(GDT + GATE + 4, hi >>> 0, true);
+  e.dv.setBigUint64(GDT + GATE + 8, 0n, true);
+  e.m.cpu.setU64(e.m.cpu.L.S_GDTR_LIMIT, BigInt(GATE + 15));
+}
+
+test("64-bit CALL through a DPL3 call gate from CPL3: TSS.RSP0, null SS, SS:RSP:CS:RIP pushed", () => {
+  const e = lm(iretqTo(UDATA | 3, USTACK, 0x2, UCODE64 | 3, UCODE));
+  callGate(e, { type: 0xc, dpl: 3, sel: KCODE64, off: SYS_HLT });
+  put(e.m, UCODE, [0xff, 0x1c, 0x25, ...le32(UCODE + 0x40)]);   // call far [UCODE+0x40] (m16:32)
+  put(e.m, UCODE + 0x40, [...le32(0), GATE | 3, 0]);
+  const s = go(e);
+  const c = e.m.cpu, L = c.L;
+  assert.is(s.exit, "hlt");
+  assert.is(Number(c.rip), SYS_HLT + 1);
+  assert.is(c.ex.cpl(), 0);
+  assert.is(s.rsp, RSP0 - 32);
+  assert.is(s.q(0), BigInt(UCODE + 7));
+  assert.is(s.q(1), BigInt(UCODE64 | 3));
+  assert.is(s.q(2), BigInt(USTACK));
+  assert.is(s.q(3), BigInt(UDATA | 3));
+  assert.is(c.seg(L.SEG_SS).sel, 0);
+});
+
+test("32-bit CALL through a call gate to CPL0 copies the parameters; a DPL0 gate from CPL3 is #GP(gate)", () => {
+  const code = [...push32(UDATA | 3), ...push32(USTACK), ...push32(0x2), ...push32(UCODE32 | 3), ...push32(UCODE), 0xcf];
+  const e = pm32(code);
+  callGate(e, { type: 0xc, dpl: 3, sel: KCODE32, off: SYS_HLT, params: 1 });
+  put(e.m, UCODE, [...push32(0x1234), 0x9a, ...le32(0), GATE | 3, 0]);   // push 0x1234; call 0x5b:0
+  const s = go(e);
+  const c = e.m.cpu, L = c.L;
+  assert.is(Number(c.rip), SYS_HLT + 1);
+  assert.is(s.rsp, RSP0 - 20);
+  assert.equal([s.d(0), s.d(1), s.d(2), s.d(3), s.d(4)], [UCODE + 12, UCODE32 | 3, 0x1234, USTACK - 4, UDATA | 3]);
+  assert.is(c.seg(L.SEG_SS).sel, KDATA);
+  const e2 = pm32(code);
+  callGate(e2, { type: 0xc, dpl: 0, sel: KCODE32, off: SYS_HLT });
+  put(e2.m, UCODE, [0x9a, ...le32(0), GATE | 3, 0]);
+  const t = go(e2);
+  assert.is(t.vector, 13);
+  assert.is(t.d(0), GATE);
+});
+
+test("JMP through a call gate keeps CPL; to a more privileged non-conforming segment it is #GP(target)", () => {
+  const e = lm([0xff, 0x2c, 0x25, ...le32(CODE + 0x40)]);       // jmp far [CODE+0x40]
+  callGate(e, { type: 0xc, dpl: 0, sel: KCODE64, off: SYS_HLT });
+  put(e.m, CODE + 0x40, [...le32(0), GATE, 0]);
+  go(e);
+  assert.is(Number(e.m.cpu.rip), SYS_HLT + 1);
+  const u = lm(iretqTo(UDATA | 3, USTACK, 0x2, UCODE64 | 3, UCODE));
+  callGate(u, { type: 0xc, dpl: 3, sel: KCODE64, off: SYS_HLT });
+  put(u.m, UCODE, [0xff, 0x2c, 0x25, ...le32(UCODE + 0x40)]);
+  put(u.m, UCODE + 0x40, [...le32(0), GATE | 3, 0]);
+  const s = go(u);
+  assert.is(s.vector, 13);
+  assert.is(s.q(0), BigInt(KCODE64));
+});
+
 // ---- exception delivery -----------------------------------------------------------
 
 test("fault frames carry RF=1, trap frames (INT3) do not", () => {
@@ -296,6 +359,24 @@ test("SYSRET outside 64-bit mode is #UD on Intel", () => {
   assert.is(s.vector, 6);
   assert.is(s.q(0), BigInt(CODE + 0x80));
   assert.is(s.q(1), BigInt(KCODE32));
+});
+
+test("SYSEXIT takes RIP from RDX and RSP from RCX (Intel); SYSENTER is #UD in long mode on AMD", () => {
+  // mov edx, UCODE; mov ecx, USTACK; sysexitq (SYSENTER_CS = KCODE64 - 32 + ... : CS = cs+32 = UCODE64, SS = cs+40)
+  const code = [0xba, ...le32(UCODE), 0xb9, ...le32(USTACK), 0x48, 0x0f, 0x35];
+  const e = lm(code);
+  e.m.cpu.setU64(e.m.cpu.L.S_SYSENTER_CS, BigInt(UCODE64 - 32));
+  put(e.m, UCODE, [0x0f, 0x0b]);
+  const s = go(e);
+  assert.is(s.vector, 6);
+  assert.is(s.q(0), BigInt(UCODE));
+  assert.is(s.q(1), BigInt(UCODE64 | 3));
+  assert.is(s.q(3), BigInt(USTACK));
+  const a = lm([0x0f, 0x34], "epyc-genoa");
+  a.m.cpu.setU64(a.m.cpu.L.S_SYSENTER_CS, BigInt(KCODE64));
+  const t = go(a);
+  assert.is(t.vector, 6);
+  assert.is(t.q(0), BigInt(CODE));
 });
 
 // ---- control registers, LTR ------------------------------------------------------
