@@ -13,7 +13,7 @@ import {
 import { walk, walk_pa, walk_dirty, walk_user, ACC_W, ACC_U, ACC_X, ACC_SMAP } from "./paging";
 import { S_CR4, S_RFLAGS } from "../layout";
 import { CR4_SMAP, AC } from "../state";
-import { phys_lookup, phys_host, phys_ro } from "./phys";
+import { phys_lookup, phys_host, phys_ro, a20_mask } from "./phys";
 import { raise, X86_TRAP_GP, X86_TRAP_SS, VEC_MMIO } from "../except/fault";
 import { blk_ppn, set_blk_end, set_exit_after } from "../ctl";
 
@@ -89,7 +89,9 @@ export function translate(lin: u64, acc: u32, seg: u32, sys: bool): bool {
   const smap = !user && !(acc & ACC_X) && (load<u64>(STATE + S_CR4) & CR4_SMAP) != 0;
   if (smap && (sys || !(load<u64>(STATE + S_RFLAGS) & AC))) acc |= ACC_SMAP;
   if (!walk(lin, acc)) return false;
-  const pa = walk_pa;
+  // A20 gating applies to the physical address: code and data seen through
+  // the alias are the same physical bytes (block cache, SMC map, TLB)
+  const pa = walk_pa & a20_mask;
   tr_pa = pa;
   if (!phys_lookup(pa)) { tr_mmio = true; return false; }
   tr_host = phys_host;

@@ -278,6 +278,25 @@ test("JMP through a call gate keeps CPL; to a more privileged non-conforming seg
   assert.is(s.q(0), BigInt(KCODE64));
 });
 
+test("A20 off: code run through the FFFF:xxxx alias is the same physical code (stores to it are seen)", () => {
+  const m = new Machine({ memory: 4 << 20, console: { write: () => {} } });
+  const code = [
+    0xe4, 0x92, 0x24, 0xfd, 0xe6, 0x92,              // in al, 0x92; and al, ~2; out 0x92, al (A20 off)
+    0xc6, 0x06, 0x00, 0x05, 0xb0,                    // mov byte [0x500], 0xb0   (mov al, imm8)
+    0xc6, 0x06, 0x01, 0x05, 0x01,                    // mov byte [0x501], 1
+    0xc6, 0x06, 0x02, 0x05, 0xcb,                    // mov byte [0x502], 0xcb   (retf)
+    0x9a, 0x10, 0x05, 0xff, 0xff,                    // call ffff:0510 -> linear 0x100500 -> 0x500
+    0x88, 0xc3,                                      // mov bl, al
+    0xc6, 0x06, 0x01, 0x05, 0x02,                    // mov byte [0x501], 2
+    0x9a, 0x10, 0x05, 0xff, 0xff,                    // call ffff:0510 again
+    0xf4,
+  ];
+  m.load("flat", Uint8Array.from(code));
+  assert.is(m.run(1000).exit, "hlt");
+  assert.is(m.cpu.gpr(3) & 0xffn, 1n);
+  assert.is(m.cpu.gpr(0) & 0xffn, 2n, "the second call ran the modified byte");
+});
+
 // ---- exception delivery -----------------------------------------------------------
 
 test("fault frames carry RF=1, trap frames (INT3) do not", () => {
