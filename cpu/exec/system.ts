@@ -30,6 +30,9 @@ import { insn_end } from "./ctrl";
 @inline function need_cpl0(): bool { return pe() && cpl() != 0; }
 @inline function canonical(v: u64): bool { return <u64>((<i64>(v << 16)) >> 16) == v; }
 
+// CR4.UMIP: SGDT, SIDT, SLDT, SMSW and STR are #GP(0) at CPL > 0
+@inline function umip_denied(): bool { return (cr4() & CR4_UMIP) != 0 && pe() && cpl() > 0; }
+
 // ---- control registers ----
 // CR0 bits that exist; writes to the other bits of CR0[31:0] are ignored and
 // they read as 0 (KVM: CR0_RESERVED_BITS); CR0[63:32] must be 0.
@@ -180,6 +183,7 @@ export function lmsw(r: usize, M: bool): i32 {
 }
 // 0F 01 /4 SMSW Ew (register form writes the operand size; memory 16 bits)
 export function smsw(r: usize, S: u32, M: bool): i32 {
+  if (umip_denied()) return raise_gp(0);
   return write_E(r, M ? 16 : S, M, cr0() & (M ? 0xFFFF : mask(S))) ? ST_OK : ST_FAULT;
 }
 
@@ -203,6 +207,7 @@ export function lgdt(r: usize, IDT: bool, S: u32): i32 {
 }
 // 0F 01 /0 SGDT, /1 SIDT
 export function sgdt(r: usize, IDT: bool): i32 {
+  if (umip_denied()) return raise_gp(0);
   const w: u32 = mode64() ? 8 : 4;
   const a = mem_lin(r, 2 + w, true);
   if (fault_pending) return ST_FAULT;
@@ -272,6 +277,7 @@ function seg_base_gdt(sel: u32): u64 { return load<u64>(STATE + S_GDTR_BASE) + <
 // 0F 00 /0 SLDT, /1 STR
 export function sldt_str(r: usize, TR: bool, S: u32, M: bool): i32 {
   if (!pe() || (load<u32>(STATE + S_MODE) & MODE_VM86)) return raise_ud();
+  if (umip_denied()) return raise_gp(0);
   const sel = <u64>seg_sel(TR ? SEG_TR : SEG_LDTR);
   return write_E(r, M ? 16 : S, M, sel) ? ST_OK : ST_FAULT;
 }

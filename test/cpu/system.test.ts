@@ -398,6 +398,20 @@ test("SYSEXIT takes RIP from RDX and RSP from RCX (Intel); SYSENTER is #UD in lo
   assert.is(t.q(0), BigInt(CODE));
 });
 
+test("CR4.UMIP: SGDT and STR at CPL3 are #GP(0); without UMIP they work", () => {
+  const user = (umip: boolean) => {
+    const pre = umip ? [0x0f, 0x20, 0xe0, 0x0d, ...le32(0x800), 0x0f, 0x22, 0xe0] : [];   // CR4 |= UMIP
+    const e = lm([...pre, ...iretqTo(UDATA | 3, USTACK, 0x2, UCODE64 | 3, UCODE)]);
+    put(e.m, UCODE, [0x0f, 0x01, 0x04, 0x24, 0x0f, 0x00, 0xc8, 0x0f, 0x0b]);   // sgdt [rsp]; str eax; ud2
+    return go(e);
+  };
+  const on = user(true);
+  assert.is(on.vector, 13);
+  assert.is(on.q(1), BigInt(UCODE));
+  const off = user(false);
+  assert.is(off.vector, 6, "sgdt and str completed, then ud2");
+});
+
 // ---- control registers, LTR ------------------------------------------------------
 
 test("MOV CR0 ignores reserved bits 31:0", () => {
