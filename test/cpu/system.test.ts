@@ -59,8 +59,8 @@ function lm(code: number[], model?: string): Env {
   return e;
 }
 
-function gate64(dv: DataView, v: number, o: { dpl?: number; present?: boolean; sel?: number; type?: number; ist?: number } = {}): void {
-  const off = HANDLERS + 4 * v;
+function gate64(dv: DataView, v: number, o: { dpl?: number; present?: boolean; sel?: number; type?: number; ist?: number; off?: number } = {}): void {
+  const off = o.off ?? HANDLERS + 4 * v;
   const w1 = (off & 0xffff) | ((o.sel ?? KCODE64) << 16);
   const w2 = (o.ist ?? 0) | ((o.type ?? 0xe) << 8) | ((o.dpl ?? 0) << 13) | ((o.present ?? true) ? 0x8000 : 0) | (off & 0xffff0000);
   dv.setUint32(IDT + 16 * v, w1, true);
@@ -307,6 +307,17 @@ test("fault frames carry RF=1, trap frames (INT3) do not", () => {
   assert.is(t.vector, 3);
   assert.is(t.q(2) & RF, 0n, "#BP is a trap");
   assert.is(t.q(0), BigInt(CODE + 1));
+});
+
+test("RF from an IRETQ back to a faulting instruction lasts one instruction", () => {
+  // ud2; nop; int3 -- the #UD handler skips the ud2 and IRETQs with RF=1 from the fault frame
+  const e = lm([0x0f, 0x0b, 0x90, 0xcc]);
+  put(e.m, CODE + 0x100, [0x48, 0x83, 0x04, 0x24, 0x02, 0x48, 0xcf]);   // add qword [rsp], 2; iretq
+  gate64(e.dv, 6, { off: CODE + 0x100 });
+  const s = go(e);
+  assert.is(s.vector, 3);
+  assert.is(s.q(0), BigInt(CODE + 4));
+  assert.is(s.q(2) & RF, 0n, "RF was cleared after the NOP");
 });
 
 test("#GP through a not-present #GP gate is #DF(0); without a #DF gate, a triple fault", () => {
