@@ -54,12 +54,14 @@ export function set_cr0(v: u64): bool {
   if (!(v & CR0_PG) && (old & CR0_PG) && (e & EFER_LMA)) {
     if (load<u32>(STATE + S_MODE) & MODE_64) return false;
   }
-  // legacy PAE paging: the PDPTEs are loaded (and checked) when paging turns on
-  if ((v & CR0_PG) && (cr4() & CR4_PAE) && !(e & EFER_LME) && !pdptes_ok(load<u64>(STATE + S_CR3))) return false;
+  // legacy PAE paging: the PDPTEs are (re)loaded, and checked, only when the
+  // write changes PG, CD or NW (like KVM's X86_CR0_PDPTR_BITS), not on e.g. TS
+  const pdpt = (v & CR0_PG) != 0 && (cr4() & CR4_PAE) != 0 && !(e & EFER_LME) && ((v ^ old) & (CR0_PG | CR0_CD | CR0_NW)) != 0;
+  if (pdpt && !pdptes_ok(load<u64>(STATE + S_CR3))) return false;
   if ((v & CR0_PG) && !(old & CR0_PG) && (e & EFER_LME)) store<u64>(STATE + S_EFER, e | EFER_LMA);
   if (!(v & CR0_PG) && (old & CR0_PG) && (e & EFER_LMA)) store<u64>(STATE + S_EFER, e & ~EFER_LMA);
   store<u64>(STATE + S_CR0, v);
-  if ((v & CR0_PG) && (cr4() & CR4_PAE) && !(efer() & EFER_LMA)) load_pdptes();
+  if (pdpt) load_pdptes();
   tlb_flush();
   update_mode();
   return true;
@@ -100,11 +102,11 @@ export function set_cr4(v: u64): bool {
   if ((efer() & EFER_LMA) && !(v & CR4_PAE)) return false;
   // PCIDE can be turned on only in IA-32e mode with PCID 0 in CR3
   if ((v & CR4_PCIDE) && !(old & CR4_PCIDE) && (!(efer() & EFER_LMA) || (load<u64>(STATE + S_CR3) & 0xFFF))) return false;
-  if ((cr0() & CR0_PG) && (v & CR4_PAE) && !(efer() & EFER_LMA) && ((v ^ old) & (CR4_PAE | CR4_PSE | CR4_PGE | CR4_SMEP | CR4_SMAP | CR4_PKE))) {
-    if (!pdptes_ok(load<u64>(STATE + S_CR3))) return false;
-  }
+  // PDPTEs are reloaded when PAE, PSE, PGE or SMEP change (SDM 4.4.1)
+  const pdpt = (cr0() & CR0_PG) != 0 && (v & CR4_PAE) != 0 && !(efer() & EFER_LMA) && ((v ^ old) & (CR4_PAE | CR4_PSE | CR4_PGE | CR4_SMEP)) != 0;
+  if (pdpt && !pdptes_ok(load<u64>(STATE + S_CR3))) return false;
   store<u64>(STATE + S_CR4, v);
-  if ((cr0() & CR0_PG) && (v & CR4_PAE) && !(efer() & EFER_LMA)) load_pdptes();
+  if (pdpt) load_pdptes();
   tlb_flush();
   return true;
 }

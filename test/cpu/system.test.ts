@@ -433,6 +433,28 @@ test("MOV CR0 ignores reserved bits 31:0", () => {
   assert.is(e.m.cpu.gpr(3), 0x80050033n);
 });
 
+test("legacy PAE: PDPTEs are loaded with CR0.PG, not reloaded by a CR0.TS write; reserved bits are #GP", () => {
+  const PDPT = 0x5000, PD = 0xa000;
+  const code = [
+    0xb8, ...le32(PDPT), 0x0f, 0x22, 0xd8,                   // mov eax, PDPT; mov cr3, eax
+    0x0f, 0x20, 0xe0, 0x83, 0xc8, 0x20, 0x0f, 0x22, 0xe0,    // cr4 |= PAE
+    0x0f, 0x20, 0xc0, 0x0d, ...le32(0x80000000), 0x0f, 0x22, 0xc0,   // cr0 |= PG
+    0x83, 0x0d, ...le32(PDPT), 0x02,                         // or dword [PDPT], 2 (reserved bit)
+    0x0f, 0x20, 0xc0, 0x83, 0xc8, 0x08, 0x0f, 0x22, 0xc0,    // cr0 |= TS: no reload, no #GP
+    0x8b, 0x1d, ...le32(0x7000),                             // mov ebx, [0x7000] through the loaded PDPTE
+    0x0f, 0x20, 0xd8, 0x0f, 0x22, 0xd8,                      // mov eax, cr3; mov cr3, eax: reload -> #GP(0)
+  ];
+  const e = pm32(code);
+  e.dv.setBigUint64(PDPT, BigInt(PD) | 1n, true);
+  e.dv.setBigUint64(PD, 0x83n, true);                       // 2 MiB identity page
+  e.dv.setUint32(0x7000, 0xabcd, true);
+  const s = go(e);
+
+  assert.is(e.m.cpu.gpr(3), 0xabcdn);
+  assert.is(s.vector, 13);
+  assert.is(s.d(1), CODE + code.length - 3, "the MOV CR3 faults");
+});
+
 test("CR4.PCIDE with a non-zero PCID in CR3 is #GP(0)", () => {
   // mov rax, cr3; or eax, 1; mov cr3, rax; mov rax, cr4; or eax, 0x20000; mov cr4, rax
   const code = [0x0f, 0x20, 0xd8, 0x83, 0xc8, 0x01, 0x0f, 0x22, 0xd8, 0x0f, 0x20, 0xe0, 0x0d, ...le32(0x20000), 0x0f, 0x22, 0xe0];
