@@ -116,7 +116,8 @@ function read_gate(vec: u32, kind: u32, size: u32): bool {
   gate_ist = <u32>(lo >> 32) & 7;
   const t = gate_type & 0xF;
   const ok = size == 16 ? (t == 0xE || t == 0xF) && (gate_type & 0x10) == 0 : (t == 0xE || t == 0xF || t == 0x6 || t == 0x7) && (gate_type & 0x10) == 0;
-  if (!ok) { raise(X86_TRAP_GP, vec * 8 + 2 + e, true); return false; }
+  // (IA-32e: the type field of the gate's upper half must be 0, SDM 6.14.1)
+  if (!ok || (size == 16 && ((hi >> 40) & 0x1F) != 0)) { raise(X86_TRAP_GP, vec * 8 + 2 + e, true); return false; }
   if ((kind == EV_SOFT || kind == EV_SOFTEXC) && dpl < load<u32>(STATE + S_CPL)) { raise(X86_TRAP_GP, vec * 8 + 2, true); return false; }
   if (!p) { raise(X86_TRAP_NP, vec * 8 + 2 + e, true); return false; }
   // target code segment
@@ -185,6 +186,8 @@ function deliver_prot(vec: u32, err: u32, has_err: bool, kind: u32): bool {
   const cpl = load<u32>(STATE + S_CPL);
   const a = desc_attr(desc_hi);
   const new_cpl = (a & 4) ? cpl : desc_dpl(desc_hi);
+  // from virtual-8086 mode the handler must be a non-conforming DPL-0 segment
+  if ((load<u32>(STATE + S_MODE) & MODE_VM86) && new_cpl != 0) { raise(X86_TRAP_GP, (gate_sel & 0xFFFC) + ext(kind), true); return false; }
   const g32 = (gate_type & 8) != 0;
   const n: u32 = g32 ? 4 : 2;
   const cs_lo = desc_lo, cs_hi = desc_hi;

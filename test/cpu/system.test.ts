@@ -349,6 +349,14 @@ test("a gate whose code selector is past the GDT limit is #GP(selector+EXT)", ()
   assert.is(s.q(0), 0x1001n);
 });
 
+test("a 64-bit gate with a non-zero type in its upper half is #GP(vector*8+2+EXT)", () => {
+  const e = lm([0x0f, 0x0b]);
+  e.dv.setUint32(IDT + 16 * 6 + 12, 0x100, true);
+  const s = go(e);
+  assert.is(s.vector, 13);
+  assert.is(s.q(0), BigInt(6 * 8 + 3));
+});
+
 test("INT n through a DPL0 gate at CPL3 is #GP(n*8+2) = 0x412 for int 0x82", () => {
   const e = lm(iretqTo(UDATA | 3, USTACK, 0x2, UCODE64 | 3, UCODE));
   put(e.m, UCODE, [0xcd, 0x82]);
