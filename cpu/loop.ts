@@ -22,6 +22,7 @@ import { blk_rip, next_rip, blk_end, exit_after, set_blk_rip, set_next_rip, set_
 import { translate, tr_host } from "./mmu/access";
 import { ACC_X } from "./mmu/paging";
 import { get_rflags } from "./flags";
+import { rf_loaded, clear_rf_loaded } from "./exec/flagctl";
 
 @inline function exit_with(reason: u32): i32 {
   store<u32>(RUN + R_EXIT_REASON, reason);
@@ -126,7 +127,10 @@ export function run(budget: i32): i32 {
     let n = ninsn;
     const tf = (flags_raw() & TF) != 0;
     const step = (dbg & (DBG_ENABLE | DBG_SINGLESTEP)) == (DBG_ENABLE | DBG_SINGLESTEP);
-    if (shadow || tf || step) n = 1;
+    // RF=1 (after an IRET from a fault handler) lasts one instruction: run it alone
+    const rf = (flags_raw() & RF) != 0;
+    if (shadow || tf || step || rf) n = 1;
+    clear_rf_loaded();
     if (<i64>n > left) n = <u32>left;
     set_blk_rip(rip);
     set_next_rip(rip + <u64>load<u16>(blk, H_LEN));
@@ -163,6 +167,8 @@ export function run(budget: i32): i32 {
       left -= <i64>(done + 1);
     }
     if (shadow) store<u32>(STATE + S_SHADOW, 0);
+    // the instruction completed: RF is cleared unless it was an IRET that loaded it (SDM 18.3.1.1)
+    if (rf && !rf_loaded) set_flags_raw(flags_raw() & ~RF);
     if (st == ST_EXIT) return <i32>load<u32>(RUN + R_EXIT_REASON);
     if (exit_after) { set_exit_after(false); return <i32>load<u32>(RUN + R_EXIT_REASON); }
     if (tf && st != ST_FAULT) {

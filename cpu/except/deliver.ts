@@ -60,6 +60,16 @@ export function deliver_one(vec: u32, err: u32, has_err: bool, kind: u32): bool 
   return deliver_prot(vec, err, has_err, kind);
 }
 
+// Fault-class exceptions push RFLAGS with RF set, so that IRET back to the
+// faulting instruction does not re-trigger an instruction breakpoint (SDM
+// Vol. 3A §18.3.1.1; KVM's exception_type() sets RF when it injects one).
+// Traps (#DB, #BP, #OF), aborts (#DF, #MC), NMI, INT n and external
+// interrupts push RF as it is.
+function frame_rf(vec: u32, kind: u32): u64 {
+  if (kind != EV_EXC || vec >= 32) return 0;
+  return (vec == 1 || vec == 2 || vec == 3 || vec == 4 || vec == 8 || vec == 18) ? 0 : RF;
+}
+
 function ext(kind: u32): u32 { return (kind == EV_EXC || kind == EV_EXT) ? 1 : 0; }
 
 // ---- real mode: IVT ----
@@ -106,12 +116,13 @@ function read_gate(vec: u32, kind: u32, size: u32): bool {
   gate_ist = <u32>(lo >> 32) & 7;
   const t = gate_type & 0xF;
   const ok = size == 16 ? (t == 0xE || t == 0xF) && (gate_type & 0x10) == 0 : (t == 0xE || t == 0xF || t == 0x6 || t == 0x7) && (gate_type & 0x10) == 0;
-  if (!ok) { raise(X86_TRAP_GP, vec * 8 + 2 + e, true); return false; }
+  // (IA-32e: the type field of the gate's upper half must be 0, SDM 6.14.1)
+  if (!ok || (size == 16 && ((hi >> 40) & 0x1F) != 0)) { raise(X86_TRAP_GP, vec * 8 + 2 + e, true); return false; }
   if ((kind == EV_SOFT || kind == EV_SOFTEXC) && dpl < load<u32>(STATE + S_CPL)) { raise(X86_TRAP_GP, vec * 8 + 2, true); return false; }
   if (!p) { raise(X86_TRAP_NP, vec * 8 + 2 + e, true); return false; }
   // target code segment
   if ((gate_sel & 0xFFFC) == 0) { raise(X86_TRAP_GP, e, true); return false; }
-  if (!read_desc(gate_sel, X86_TRAP_GP)) return false;
+  if (!read_desc(gate_sel, X86_TRAP_GP, e)) return false;
   const a = desc_attr(desc_hi);
   if (!(a & 0x10) || !(a & 8) || desc_dpl(desc_hi) > load<u32>(STATE + S_CPL)) { raise(X86_TRAP_GP, (gate_sel & 0xFFFC) + e, true); return false; }
   if (size == 16 && (!(a & ATTR_L) || (a & ATTR_DB))) { raise(X86_TRAP_GP, (gate_sel & 0xFFFC) + e, true); return false; }
@@ -141,7 +152,7 @@ function deliver_long(vec: u32, err: u32, has_err: bool, kind: u32): bool {
   }
   if (<u64>((<i64>(rsp << 16)) >> 16) != rsp) { raise(X86_TRAP_SS, ext(kind), true); return false; }
   rsp &= ~<u64>0xF;
-  const f = get_rflags();
+  const f = get_rflags() | frame_rf(vec, kind);
   const push_err = has_err && kind != EV_SOFT;
   const n: u32 = push_err ? 6 : 5;
   const base = rsp - <u64>(8 * n);
@@ -175,6 +186,8 @@ function deliver_prot(vec: u32, err: u32, has_err: bool, kind: u32): bool {
   const cpl = load<u32>(STATE + S_CPL);
   const a = desc_attr(desc_hi);
   const new_cpl = (a & 4) ? cpl : desc_dpl(desc_hi);
+  // from virtual-8086 mode the handler must be a non-conforming DPL-0 segment
+  if ((load<u32>(STATE + S_MODE) & MODE_VM86) && new_cpl != 0) { raise(X86_TRAP_GP, (gate_sel & 0xFFFC) + ext(kind), true); return false; }
   const g32 = (gate_type & 8) != 0;
   const n: u32 = g32 ? 4 : 2;
   const cs_lo = desc_lo, cs_hi = desc_hi;
@@ -192,7 +205,7 @@ function deliver_prot(vec: u32, err: u32, has_err: bool, kind: u32): bool {
     if (fault_pending) return false;
     const nss = <u32>ld_sys(tss + <u64>off + 4, 2);
     if (fault_pending) return false;
-    if (!read_desc(nss, X86_TRAP_TS)) return false;
+    if (!read_desc(nss, X86_TRAP_TS, ext(kind))) return false;
     new_ss_lo = desc_lo; new_ss_hi = desc_hi;
     const sa = desc_attr(desc_hi);
     if ((nss & 3) != new_cpl || desc_dpl(desc_hi) != new_cpl || !(sa & 0x10) || (sa & 8) || !(sa & 2)) { raise(X86_TRAP_TS, (nss & 0xFFFC) + ext(kind), true); return false; }
@@ -202,7 +215,7 @@ function deliver_prot(vec: u32, err: u32, has_err: bool, kind: u32): bool {
     ss32 = (sa & ATTR_DB) != 0;
     esp = nesp;
   }
-  const f = get_rflags();
+  const f = get_rflags() | frame_rf(vec, kind);
   const sm: u64 = ss32 ? 0xFFFFFFFF : 0xFFFF;
   let sp = esp;
   // push the frame

@@ -10,17 +10,19 @@ export let desc_lo: u32 = 0;
 export let desc_hi: u32 = 0;
 export let desc_addr: u64 = 0;
 
-// Read the 8-byte descriptor for `sel` (GDT or LDT). #GP(sel) beyond the limit.
-export function read_desc(sel: u32, vec: u32): bool {
+// Read the 8-byte descriptor for `sel` (GDT or LDT). `vec`(sel) beyond the
+// limit; `ext` is the EXT bit of the error code (1 while delivering an event
+// that was not caused by INT n / INT3 / INTO, SDM Vol. 3A §6.13).
+export function read_desc(sel: u32, vec: u32, ext: u32 = 0): bool {
   const idx = sel & 0xFFF8;
   let base: u64, limit: u64;
   if (sel & 4) {
-    if (seg_attr(SEG_LDTR) & ATTR_UNUSABLE) { raise(vec, sel & 0xFFFC, true); return false; }
+    if (seg_attr(SEG_LDTR) & ATTR_UNUSABLE) { raise(vec, (sel & 0xFFFC) | ext, true); return false; }
     base = seg_base(SEG_LDTR); limit = <u64>seg_limit(SEG_LDTR);
   } else {
     base = load<u64>(STATE + S_GDTR_BASE); limit = <u64>load<u16>(STATE + S_GDTR_LIMIT);
   }
-  if (<u64>idx + 7 > limit) { raise(vec, sel & 0xFFFC, true); return false; }
+  if (<u64>idx + 7 > limit) { raise(vec, (sel & 0xFFFC) | ext, true); return false; }
   desc_addr = base + <u64>idx;
   const v = ld_sys(desc_addr, 8);
   if (fault_pending) return false;

@@ -17,6 +17,11 @@ export function pushf(r: usize, S: u32): i32 {
   return push(f, S >> 3) ? ST_OK : ST_FAULT;
 }
 
+// Set when an IRET loads RF=1: RF then survives the end of that IRET and is
+// cleared only after the next instruction completes (cpu/loop.ts).
+export let rf_loaded: bool = false;
+export function clear_rf_loaded(): void { rf_loaded = false; }
+
 // Load RFLAGS from a POPF/IRET image with the privilege rules of POPF.
 export function write_rflags(v: u64, S: u32, from_iret: bool): void {
   materialize();
@@ -25,11 +30,15 @@ export function write_rflags(v: u64, S: u32, from_iret: bool): void {
   if (!pe() || cpl() == 0) writable |= IOPL | IF;
   else if (cpl() <= iopl()) writable |= IF;
   if (vm86()) writable = (writable | IF) & ~IOPL;
-  if (from_iret) writable |= RF | (cpl() == 0 ? (VIF | VIP | VM) : 0);
+  // IRET loads RF; a protected-mode IRET at CPL 0 also VIF and VIP. VM is
+  // never loaded here: only a return to virtual-8086 mode sets it, and a
+  // real-mode IRETD keeps VM, VIF and VIP (SDM IRET: "AND 257FD5H").
+  if (from_iret) writable |= RF | (pe() && !vm86() && cpl() == 0 ? (VIF | VIP) : 0);
   if (S == 16) writable &= 0xFFFF;
   if (S == 32 || S == 16) { /* upper bits of RFLAGS stay as they are */ }
   let nf = (old & ~writable) | (v & writable);
   if (!from_iret) nf &= ~RF;
+  rf_loaded = from_iret && (nf & RF) != 0;
   set_flags_raw((nf & 0x3F7FD7) | 2);
   update_mode();
 }

@@ -2,7 +2,7 @@
 // registers, LDTR/TR, MSRs, SWAPGS, segment-register moves and loads,
 // FS/GS base instructions, INVLPG, cache control (no-ops here).
 import {
-  STATE, S_SEG, S_CR0, S_CR2, S_CR3, S_CR4, S_CR8, S_EFER, S_DR, S_GDTR_BASE, S_GDTR_LIMIT, S_IDTR_BASE, S_IDTR_LIMIT, S_MODE,
+  STATE, S_RFLAGS, S_SEG, S_CR0, S_CR2, S_CR3, S_CR4, S_CR8, S_EFER, S_DR, S_GDTR_BASE, S_GDTR_LIMIT, S_IDTR_BASE, S_IDTR_LIMIT, S_MODE,
   S_STAR, S_LSTAR, S_CSTAR, S_SFMASK, S_KGSBASE, S_SYSENTER_CS, S_SYSENTER_ESP, S_SYSENTER_EIP, S_TSC, S_TSC_AUX,
   S_APIC_BASE, S_PAT, S_MISC_ENABLE, S_XSS, S_XFD, S_XFD_ERR, S_MTRR_DEF, S_SPEC_CTRL, S_TSC_ADJUST, S_FEAT, S_CPL, S_SHADOW,
   MODE_PE, MODE_64, MODE_LMA, MODE_VM86, SEG_CS, SEG_SS, SEG_DS, SEG_FS, SEG_GS, SEG_LDTR, SEG_TR,
@@ -11,7 +11,7 @@ import {
 import {
   cr0, cr4, efer, cpl, rd64, wr64, rdreg, wrreg, rd32, wr32, set_seg, seg_base, seg_sel, seg_attr, seg_limit, update_mode,
   RAX, RCX, RDX, CR0_PE, CR0_PG, CR0_CD, CR0_NW, CR0_TS, CR0_ET, CR4_PAE, CR4_PCIDE, CR4_OSXSAVE, CR4_PKE,
-  CR4_FSGSBASE, EFER_LME, EFER_LMA, EFER_NXE, EFER_SCE, ATTR_L, ATTR_UNUSABLE, ATTR_P,
+  CR4_FSGSBASE, CR4_UMIP, CR4_SMEP, CR4_SMAP, CR4_PSE, CR4_PGE, EFER_LME, EFER_LMA, EFER_NXE, EFER_SCE, ATTR_L, ATTR_UNUSABLE, ATTR_P,
 } from "../state";
 import { read_E, write_E, mem_lin, mode64, mask, push, stack_peek, sp_add } from "./operand";
 import { R_REG, R_SEG, R_RM, R_MODRM } from "../decode/decoder";
@@ -19,62 +19,104 @@ import { ld, st, tlb_flush, tlb_flush_page } from "../mmu/access";
 import { load_pdptes } from "../mmu/paging";
 import { fault_pending, fault_vec, clear_fault, ST_OK, ST_FAULT, ST_END, raise, raise_gp, raise_ud, X86_TRAP_GP, X86_TRAP_NP } from "../except/fault";
 import { set_arith } from "../flags";
-import { ZF } from "../state";
+import { ZF, AC } from "../state";
 import { load_seg, read_desc, desc_lo, desc_hi, desc_attr, desc_base, desc_limit, desc_dpl, set_accessed } from "../except/segment";
 import { ld_sys, st_sys } from "../mmu/access";
-import { find_cpuid_ecx } from "./misc";
+import { find_cpuid_ecx, cpuid_query, cpuid_out_b, cpuid_out_c } from "./misc";
+import { phys_read64 } from "../mmu/phys";
 import { insn_end } from "./ctrl";
 
 @inline function pe(): bool { return (load<u32>(STATE + S_MODE) & MODE_PE) != 0; }
 @inline function need_cpl0(): bool { return pe() && cpl() != 0; }
 @inline function canonical(v: u64): bool { return <u64>((<i64>(v << 16)) >> 16) == v; }
 
+// CR4.UMIP: SGDT, SIDT, SLDT, SMSW and STR are #GP(0) at CPL > 0
+@inline function umip_denied(): bool { return (cr4() & CR4_UMIP) != 0 && pe() && cpl() > 0; }
+
 // ---- control registers ----
+// CR0 bits that exist; writes to the other bits of CR0[31:0] are ignored and
+// they read as 0 (KVM: CR0_RESERVED_BITS); CR0[63:32] must be 0.
+const CR0_DEFINED: u64 = 0xE005003F;
+
 export function set_cr0(v: u64): bool {
   if (v >> 32) return false;
-  v |= CR0_ET;
+  v = (v | CR0_ET) & CR0_DEFINED;
   if ((v & CR0_PG) && !(v & CR0_PE)) return false;
   if ((v & CR0_NW) && !(v & CR0_CD)) return false;
   const old = cr0();
   const e = efer();
+  // paging off with PCIDE on is #GP (SDM MOV CR page)
+  if (!(v & CR0_PG) && (cr4() & CR4_PCIDE)) return false;
   if ((v & CR0_PG) && !(old & CR0_PG) && (e & EFER_LME)) {
     if (!(cr4() & CR4_PAE)) return false;
     if (seg_attr(SEG_CS) & ATTR_L) return false;
-    store<u64>(STATE + S_EFER, e | EFER_LMA);
   }
   if (!(v & CR0_PG) && (old & CR0_PG) && (e & EFER_LMA)) {
     if (load<u32>(STATE + S_MODE) & MODE_64) return false;
-    store<u64>(STATE + S_EFER, e & ~EFER_LMA);
   }
+  // legacy PAE paging: the PDPTEs are (re)loaded, and checked, only when the
+  // write changes PG, CD or NW (like KVM's X86_CR0_PDPTR_BITS), not on e.g. TS
+  const pdpt = (v & CR0_PG) != 0 && (cr4() & CR4_PAE) != 0 && !(e & EFER_LME) && ((v ^ old) & (CR0_PG | CR0_CD | CR0_NW)) != 0;
+  if (pdpt && !pdptes_ok(load<u64>(STATE + S_CR3))) return false;
+  if ((v & CR0_PG) && !(old & CR0_PG) && (e & EFER_LME)) store<u64>(STATE + S_EFER, e | EFER_LMA);
+  if (!(v & CR0_PG) && (old & CR0_PG) && (e & EFER_LMA)) store<u64>(STATE + S_EFER, e & ~EFER_LMA);
   store<u64>(STATE + S_CR0, v);
-  if ((v & CR0_PG) && (cr4() & CR4_PAE) && !(efer() & EFER_LMA)) load_pdptes();
+  if (pdpt) load_pdptes();
   tlb_flush();
   update_mode();
   return true;
 }
 
+// PAE PDPTEs at `cr3`: present entries must not set reserved bits (1-2, 5-8,
+// 63 and above MAXPHYADDR), else the MOV that loads them is #GP(0).
+function pdptes_ok(c3: u64): bool {
+  const base = c3 & 0xFFFFFFE0;
+  for (let i: u64 = 0; i < 4; i++) {
+    const e = phys_read64(base + i * 8);
+    if ((e & 1) && (e & 0xFFF00000000001E6)) return false;
+  }
+  return true;
+}
+
+// CR4 bits this CPU model has (from its CPUID table, like KVM's
+// __cr4_reserved_bits): the baseline bits plus the feature-dependent ones.
 export function cr4_allowed(): u64 {
-  const f = load<u32>(STATE + S_FEAT);
-  // VME PVI TSD DE PSE PAE MCE PGE PCE OSFXSR OSXMMEXCPT UMIP, plus features
-  let a: u64 = 0x7FF | 0x800;
-  if (f & FEAT_FSGSBASE) a |= CR4_FSGSBASE;
-  a |= CR4_PCIDE;
-  if (f & FEAT_XSAVE) a |= CR4_OSXSAVE;
-  if (f & FEAT_PKU) a |= CR4_PKE;
-  a |= 0x100000 | 0x200000;   // SMEP SMAP
+  // VME PVI TSD DE PSE PAE MCE PGE PCE OSFXSR OSXMMEXCPT
+  let a: u64 = 0x7FF;
+  cpuid_query(1, 0);
+  const c1 = cpuid_out_c;
+  cpuid_query(7, 0);
+  const b7 = cpuid_out_b, c7 = cpuid_out_c;
+  if (c7 & (1 << 2)) a |= CR4_UMIP;
+  if (b7 & 1) a |= CR4_FSGSBASE;
+  if (c1 & (1 << 17)) a |= CR4_PCIDE;
+  if (c1 & (1 << 26)) a |= CR4_OSXSAVE;
+  if (b7 & (1 << 7)) a |= CR4_SMEP;
+  if (b7 & (1 << 20)) a |= CR4_SMAP;
+  if (c7 & (1 << 3)) a |= CR4_PKE;
   return a;
 }
 export function set_cr4(v: u64): bool {
   if (v & ~cr4_allowed()) return false;
+  const old = cr4();
   if ((efer() & EFER_LMA) && !(v & CR4_PAE)) return false;
+  // PCIDE can be turned on only in IA-32e mode with PCID 0 in CR3
+  if ((v & CR4_PCIDE) && !(old & CR4_PCIDE) && (!(efer() & EFER_LMA) || (load<u64>(STATE + S_CR3) & 0xFFF))) return false;
+  // PDPTEs are reloaded when PAE, PSE, PGE or SMEP change (SDM 4.4.1)
+  const pdpt = (cr0() & CR0_PG) != 0 && (v & CR4_PAE) != 0 && !(efer() & EFER_LMA) && ((v ^ old) & (CR4_PAE | CR4_PSE | CR4_PGE | CR4_SMEP)) != 0;
+  if (pdpt && !pdptes_ok(load<u64>(STATE + S_CR3))) return false;
   store<u64>(STATE + S_CR4, v);
-  if ((cr0() & CR0_PG) && (v & CR4_PAE) && !(efer() & EFER_LMA)) load_pdptes();
+  if (pdpt) load_pdptes();
   tlb_flush();
   return true;
 }
 export function set_cr3(v: u64): bool {
-  if (load<u32>(STATE + S_MODE) & MODE_LMA) { if (v >> 52) return false; }
-  else v &= 0xFFFFFFFF;
+  if (load<u32>(STATE + S_MODE) & MODE_LMA) {
+    // with PCIDE, bit 63 asks not to flush and is not stored
+    if (cr4() & CR4_PCIDE) v &= ~(<u64>1 << 63);
+    if (v >> 52) return false;
+  } else v &= 0xFFFFFFFF;
+  if ((cr0() & CR0_PG) && (cr4() & CR4_PAE) && !(efer() & EFER_LMA) && !pdptes_ok(v)) return false;
   store<u64>(STATE + S_CR3, v);
   if ((cr0() & CR0_PG) && (cr4() & CR4_PAE) && !(efer() & EFER_LMA)) load_pdptes();
   tlb_flush();
@@ -143,6 +185,7 @@ export function lmsw(r: usize, M: bool): i32 {
 }
 // 0F 01 /4 SMSW Ew (register form writes the operand size; memory 16 bits)
 export function smsw(r: usize, S: u32, M: bool): i32 {
+  if (umip_denied()) return raise_gp(0);
   return write_E(r, M ? 16 : S, M, cr0() & (M ? 0xFFFF : mask(S))) ? ST_OK : ST_FAULT;
 }
 
@@ -166,6 +209,7 @@ export function lgdt(r: usize, IDT: bool, S: u32): i32 {
 }
 // 0F 01 /0 SGDT, /1 SIDT
 export function sgdt(r: usize, IDT: bool): i32 {
+  if (umip_denied()) return raise_gp(0);
   const w: u32 = mode64() ? 8 : 4;
   const a = mem_lin(r, 2 + w, true);
   if (fault_pending) return ST_FAULT;
@@ -181,6 +225,16 @@ function sys_desc(sel: u32, want: u32, want2: u32): bool {
   const a = desc_attr(desc_hi);
   const t = a & 0xF;
   if ((a & 0x10) || (t != want && t != want2)) { raise(X86_TRAP_GP, sel & 0xFFFC, true); return false; }
+  if (load<u32>(STATE + S_MODE) & MODE_LMA) {
+    // IA-32e: a 16-byte descriptor that must fit the GDT; the type field of
+    // its upper half must be 0 (SDM Vol. 3A §7.2.3)
+    if (<u64>(sel & 0xFFF8) + 15 > <u64>load<u16>(STATE + S_GDTR_LIMIT)) { raise(X86_TRAP_GP, sel & 0xFFFC, true); return false; }
+    const upper = ld_sys(seg_base_gdt(sel) + 8, 8);
+    if (fault_pending) return false;
+    if ((upper >> 40) & 0x1F) { raise(X86_TRAP_GP, sel & 0xFFFC, true); return false; }
+    const base = desc_base(desc_lo, desc_hi) | ((upper & 0xFFFFFFFF) << 32);
+    if (<u64>((<i64>(base << 16)) >> 16) != base) { raise(X86_TRAP_GP, sel & 0xFFFC, true); return false; }
+  }
   if (!(a & 0x80)) { raise(X86_TRAP_NP, sel & 0xFFFC, true); return false; }
   return true;
 }
@@ -225,6 +279,7 @@ function seg_base_gdt(sel: u32): u64 { return load<u64>(STATE + S_GDTR_BASE) + <
 // 0F 00 /0 SLDT, /1 STR
 export function sldt_str(r: usize, TR: bool, S: u32, M: bool): i32 {
   if (!pe() || (load<u32>(STATE + S_MODE) & MODE_VM86)) return raise_ud();
+  if (umip_denied()) return raise_gp(0);
   const sel = <u64>seg_sel(TR ? SEG_TR : SEG_LDTR);
   return write_E(r, M ? 16 : S, M, sel) ? ST_OK : ST_FAULT;
 }
@@ -354,6 +409,16 @@ export function wrmsr(r: usize): i32 {
   const v = (<u64>rd32(RDX) << 32) | <u64>rd32(RAX);
   if (!wrmsr_idx(rd32(RCX), v)) return raise_gp(0);
   return ST_END;
+}
+
+// 0F 01 CB STAC, 0F 01 CA CLAC: set/clear RFLAGS.AC (SMAP override);
+// #UD at CPL > 0 or without SMAP in CPUID
+export function stac_clac(r: usize, SET: bool): i32 {
+  cpuid_query(7, 0);
+  if (cpl() != 0 || !(cpuid_out_b & (1 << 20))) return raise_ud();
+  const f = load<u64>(STATE + S_RFLAGS);
+  store<u64>(STATE + S_RFLAGS, SET ? f | AC : f & ~AC);
+  return ST_OK;
 }
 
 // 0F 01 F8 SWAPGS

@@ -10,8 +10,10 @@ import {
   TLB, STATE, S_CPL, S_MODE, CODEMAP, CODEGEN, RUN, R_EXIT_REASON, R_MMIO_PHYS, R_MMIO_DATA, R_MMIO_LEN,
   R_MMIO_WRITE, EXIT_MMIO, MODE_LMA, SEG_SS,
 } from "../layout";
-import { walk, walk_pa, walk_dirty, ACC_W, ACC_U, ACC_X } from "./paging";
-import { phys_lookup, phys_host, phys_ro } from "./phys";
+import { walk, walk_pa, walk_dirty, walk_user, ACC_W, ACC_U, ACC_X, ACC_SMAP } from "./paging";
+import { S_CR4, S_RFLAGS } from "../layout";
+import { CR4_SMAP, AC } from "../state";
+import { phys_lookup, phys_host, phys_ro, a20_mask } from "./phys";
 import { raise, X86_TRAP_GP, X86_TRAP_SS, VEC_MMIO } from "../except/fault";
 import { blk_ppn, set_blk_end, set_exit_after } from "../ctl";
 
@@ -83,8 +85,13 @@ export function translate(lin: u64, acc: u32, seg: u32, sys: bool): bool {
   }
   const user = !sys && load<u32>(STATE + S_CPL) == 3;
   if (user) acc |= ACC_U;
+  // SMAP: supervisor data accesses to user pages fault, explicit ones only with AC=0
+  const smap = !user && !(acc & ACC_X) && (load<u64>(STATE + S_CR4) & CR4_SMAP) != 0;
+  if (smap && (sys || !(load<u64>(STATE + S_RFLAGS) & AC))) acc |= ACC_SMAP;
   if (!walk(lin, acc)) return false;
-  const pa = walk_pa;
+  // A20 gating applies to the physical address: code and data seen through
+  // the alias are the same physical bytes (block cache, SMC map, TLB)
+  const pa = walk_pa & a20_mask;
   tr_pa = pa;
   if (!phys_lookup(pa)) { tr_mmio = true; return false; }
   tr_host = phys_host;
@@ -102,10 +109,13 @@ export function translate(lin: u64, acc: u32, seg: u32, sys: bool): bool {
   // Reads allowed whenever the walk for this privilege succeeded. With
   // protection keys the walk for a read may still have been denied, which
   // never reaches here.
-  if (!(acc & ACC_X)) store<u64>(e, page);
+  // (With SMAP a supervisor entry for a user page is never cached: whether it
+  // may be used depends on RFLAGS.AC, which STAC/CLAC/POPF change freely.)
+  const uncached = smap && walk_user;
+  if (!(acc & ACC_X) && !uncached) store<u64>(e, page);
   const ppn = pa >> 12;
   const has_code = ppn < 0x100000 && load<u64>(CODEMAP + <u32>ppn * 8) != 0;
-  if ((acc & ACC_W) && walk_dirty && !phys_ro && !has_code) store<u64>(e, page, 8);
+  if ((acc & ACC_W) && walk_dirty && !phys_ro && !has_code && !uncached) store<u64>(e, page, 8);
   if (acc & ACC_X) store<u64>(e, page, 16);
   return true;
 }

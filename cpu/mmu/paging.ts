@@ -11,6 +11,8 @@ export const ACC_R: u32 = 0;
 export const ACC_W: u32 = 2;
 export const ACC_U: u32 = 4;       // user-mode access (CPL3 and not an implicit supervisor access)
 export const ACC_X: u32 = 16;      // instruction fetch
+export const ACC_SMAP: u32 = 32;   // supervisor data access that SMAP forbids on user pages
+                                   // (CR4.SMAP, and implicit or RFLAGS.AC=0; set by the caller)
 
 // #PF error-code bits
 export const PFEC_P: u32 = 1;
@@ -125,7 +127,7 @@ export function walk(lin: u64, acc: u32): bool {
   if (fetch) {
     if (xd) return pf(lin, perr);
     if (!user && us && (c4 & CR4_SMEP)) return pf(lin, perr);
-  }
+  } else if ((acc & ACC_SMAP) && us) return pf(lin, perr);   // SDM Vol. 3A §4.6.1
   let pkey: u32 = 0;
   if (wide && (efer() & EFER_LMA)) pkey = <u32>(leaf >> 59) & 15;
   if (!fetch && us && (c4 & CR4_PKE) && (efer() & EFER_LMA)) {

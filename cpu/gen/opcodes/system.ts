@@ -48,5 +48,7 @@ export const system: Family = {
     row("0F B2 /r mem", "lss Gv,Mp", "load_far_ptr(r, $S, SS)", "end"),
     row("0F B4 /r mem", "lfs Gv,Mp", "load_far_ptr(r, $S, FS)", "end"),
     row("0F B5 /r mem", "lgs Gv,Mp", "load_far_ptr(r, $S, GS)", "end"),
+    row("0F 01 !CA", "clac", "stac_clac(r, false)"),
+    row("0F 01 !CB", "stac", "stac_clac(r, true)"),
   ],
 };
