@@ -15,6 +15,7 @@ import { ld, ld_sys, st_sys } from "../mmu/access";
 import { fault_pending, ST_OK, ST_FAULT, ST_END, raise, raise_gp, raise_ud, X86_TRAP_GP, X86_TRAP_NP, X86_TRAP_SS, X86_TRAP_TS, X86_TRAP_BP, X86_TRAP_OF, X86_TRAP_DB } from "../except/fault";
 import { deliver_one, EV_SOFT, EV_SOFTEXC } from "../except/deliver";
 import { read_desc, desc_lo, desc_hi, desc_attr, desc_dpl, desc_limit, desc_base, desc_addr, commit_cs, load_cs_real, set_cpl, set_desc, load_seg, commit_seg, set_accessed } from "../except/segment";
+import { read_far_ptr, far_off, far_sel } from "./operand";
 import { set_next_rip } from "../ctl";
 
 @inline function m(): u32 { return load<u32>(STATE + S_MODE); }
@@ -224,15 +225,8 @@ export function jmp_far_ptr(r: usize, S: u32): i32 {
 }
 // FF /5 JMP m16:16/32/64
 export function jmp_far_mem(r: usize, S: u32): i32 {
-  const n = S >> 3;
-  const a = mem_lin(r, n + 2, false);
-  if (fault_pending) return ST_FAULT;
-  const s = <u32>load<u8>(r, R_SEG);
-  const off = ld(a, n, s);
-  if (fault_pending) return ST_FAULT;
-  const sel = <u32>ld(a + <u64>n, 2, s);
-  if (fault_pending) return ST_FAULT;
-  return far_jump(sel, off);
+  if (!read_far_ptr(r, S)) return ST_FAULT;
+  return far_jump(far_sel, far_off);
 }
 
 function far_call(r: usize, S: u32, sel: u32, off: u64): i32 {
@@ -265,15 +259,8 @@ export function call_far_ptr(r: usize, S: u32): i32 {
 }
 // FF /3 CALL m16:16/32/64
 export function call_far_mem(r: usize, S: u32): i32 {
-  const n = S >> 3;
-  const a = mem_lin(r, n + 2, false);
-  if (fault_pending) return ST_FAULT;
-  const s = <u32>load<u8>(r, R_SEG);
-  const off = ld(a, n, s);
-  if (fault_pending) return ST_FAULT;
-  const sel = <u32>ld(a + <u64>n, 2, s);
-  if (fault_pending) return ST_FAULT;
-  return far_call(r, S, sel, off);
+  if (!read_far_ptr(r, S)) return ST_FAULT;
+  return far_call(r, S, far_sel, far_off);
 }
 
 // ---- far returns (RETF, IRET) ----
@@ -390,7 +377,10 @@ export function retf(r: usize, S: u32, IMM: bool): i32 {
 export function iret(r: usize, S: u32): i32 {
   const n = S >> 3;
   const mm = m();
-  if (!(mm & MODE_PE)) {
+  if (!(mm & MODE_PE) || (mm & MODE_VM86)) {
+    // real mode, or VM86 with IOPL 3 (which may not change IOPL or VM)
+    const vm86 = (mm & MODE_VM86) != 0;
+    if (vm86 && ((flags_raw() >> 12) & 3) < 3) return raise_gp(0);
     const ip = stack_peek(0, n);
     if (fault_pending) return ST_FAULT;
     const cs = <u32>stack_peek(n, n) & 0xFFFF;
@@ -398,20 +388,7 @@ export function iret(r: usize, S: u32): i32 {
     if (fault_pending) return ST_FAULT;
     sp_add(<u64>(3 * n));
     load_cs_real(cs);
-    write_rflags(fl, S, true);
-    set_next_rip(ip & mask(S));
-    return ST_END;
-  }
-  if (mm & MODE_VM86) {
-    if (((flags_raw() >> 12) & 3) < 3) return raise_gp(0);
-    const ip = stack_peek(0, n);
-    if (fault_pending) return ST_FAULT;
-    const cs = <u32>stack_peek(n, n) & 0xFFFF;
-    const fl = stack_peek(2 * n, n);
-    if (fault_pending) return ST_FAULT;
-    sp_add(<u64>(3 * n));
-    load_cs_real(cs);
-    write_rflags(fl, S, false);
+    write_rflags(fl, S, !vm86);
     set_next_rip(ip & mask(S));
     return ST_END;
   }

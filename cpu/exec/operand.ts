@@ -199,3 +199,20 @@ export function pop(n: u32): u64 {
 }
 // code-segment helper for far transfers in legacy modes
 @inline export function cs_is32(): bool { return (seg_attr(SEG_CS) & ATTR_DB) != 0; }
+
+// A far pointer m16:16/32/64 (offset, then selector) for far JMP/CALL and
+// LDS/LES/LSS/LFS/LGS: sets far_off/far_sel, or faults.
+export let far_off: u64 = 0;
+export let far_sel: u32 = 0;
+export function read_far_ptr(r: usize, S: u32): bool {
+  const n = S >> 3;
+  const a = mem_lin(r, n + 2, false);
+  if (fault_pending) return false;
+  const s = <u32>load<u8>(r, R_SEG);
+  const off = ld(a, n, s);
+  if (fault_pending) return false;
+  const sel = <u32>ld(a + <u64>n, 2, s);
+  if (fault_pending) return false;
+  far_off = off; far_sel = sel;
+  return true;
+}

@@ -13,7 +13,7 @@ import {
   RAX, RCX, RDX, CR0_PE, CR0_PG, CR0_CD, CR0_NW, CR0_TS, CR0_ET, CR4_PAE, CR4_PCIDE, CR4_OSXSAVE, CR4_PKE,
   CR4_FSGSBASE, CR4_UMIP, CR4_SMEP, CR4_SMAP, CR4_PSE, CR4_PGE, EFER_LME, EFER_LMA, EFER_NXE, EFER_SCE, ATTR_L, ATTR_UNUSABLE, ATTR_P,
 } from "../state";
-import { read_E, write_E, mem_lin, mode64, mask, push, stack_peek, sp_add } from "./operand";
+import { read_E, write_E, mem_lin, mode64, mask, push, stack_peek, sp_add, read_far_ptr, far_off, far_sel } from "./operand";
 import { R_REG, R_SEG, R_RM, R_MODRM } from "../decode/decoder";
 import { ld, st, tlb_flush, tlb_flush_page } from "../mmu/access";
 import { load_pdptes } from "../mmu/paging";
@@ -475,15 +475,9 @@ export function pop_sreg(r: usize, S: u32, SR: u32): i32 {
 }
 // C4 LES, C5 LDS, 0F B2 LSS, 0F B4 LFS, 0F B5 LGS: Gv, Mp
 export function load_far_ptr(r: usize, S: u32, SR: u32): i32 {
-  const n = S >> 3;
-  const a = mem_lin(r, n + 2, false);
-  if (fault_pending) return ST_FAULT;
-  const s = <u32>load<u8>(r, R_SEG);
-  const off = ld(a, n, s);
-  if (fault_pending) return ST_FAULT;
-  const sel = <u32>ld(a + <u64>n, 2, s);
-  if (fault_pending) return ST_FAULT;
-  if (!load_seg(SR, sel)) return ST_FAULT;
+  if (!read_far_ptr(r, S)) return ST_FAULT;
+  const off = far_off;
+  if (!load_seg(SR, far_sel)) return ST_FAULT;
   wrreg(load<u8>(r, R_REG), S, off);
   return ST_END;
 }
