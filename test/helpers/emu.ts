@@ -83,11 +83,17 @@ export class EmuRunner {
     this.w64(P_GDT + 0x40, tssLo);
     this.w64(P_GDT + 0x48, 0n);
     this.w64(P_TSS + 4, BigInt(P_KSTACK_TOP));         // RSP0
-    // IDT: 256 interrupt gates (DPL 3 so INT n works from CPL3), each to its own hlt stub
+    // I/O map base beyond the limit: no bitmap, so IN/OUT at CPL3 are #GP(0)
+    // as for a Linux process without ioperm()
+    b[this.ram + P_TSS + 0x66] = 0x68;
+    // IDT: 256 interrupt gates, each to its own hlt stub. Like Linux's IDT
+    // only #BP (3), #OF (4) and the int 0x80 gate have DPL 3: any other INT n
+    // at CPL3 is #GP((n << 3) | 2), as the native harness sees it.
     for (let v = 0; v < 256; v++) {
       const stub = P_STUBS + v * 4;
       b[this.ram + stub] = 0xf4;                       // hlt
-      const lo = BigInt(stub & 0xffff) | (0x08n << 16n) | (0xeen << 40n) | (BigInt((stub >>> 16) & 0xffff) << 48n);
+      const type = v === 3 || v === 4 || v === 0x80 ? 0xeen : 0x8en;
+      const lo = BigInt(stub & 0xffff) | (0x08n << 16n) | (type << 40n) | (BigInt((stub >>> 16) & 0xffff) << 48n);
       this.w64(P_IDT + v * 16, lo);
       this.w64(P_IDT + v * 16 + 8, 0n);               // offset bits 63:32 (stubs are below 4 GiB)
     }
@@ -144,11 +150,20 @@ export class EmuRunner {
       const stubOff = Number(cpu.rip) - 1 - P_STUBS;
       const vec = stubOff / 4;
       res.status = "fault";
-      if (vec === 256) {
+      if (vec === 0x80) {
+        // int 0x80 is Linux's 32-bit syscall gate: the harness reports it
+        // like SYSCALL (vector 255, the number in errorCode, RIP after it)
+        const rsp = Number(cpu.gpr(4));
+        const rd = (o: number) => cpu.view.getBigUint64(this.ram + rsp + o, true);
+        res.vector = VECTOR_SYSCALL;
+        res.errorCode = cpu.gpr(0) & 0xffffffffn;   // the harness reports si_syscall (u32)
+        res.rip = rd(0); res.cs = Number(rd(8)); res.rflags = rd(16);
+        gpr[4] = rd(24);
+      } else if (vec === 256) {
         res.vector = VECTOR_SYSCALL;
         res.rip = cpu.gpr(1);                     // RCX: the return address
         res.rflags = cpu.gpr(11);                 // R11: RFLAGS at SYSCALL
-        res.errorCode = cpu.gpr(0);
+        res.errorCode = cpu.gpr(0) & 0xffffffffn;  // the harness reports si_syscall (u32)
       } else {
         res.vector = vec;
         const rsp = Number(cpu.gpr(4));
