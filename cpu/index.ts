@@ -6,6 +6,7 @@ export * from "./layout";
 import {
   STATE, S_RIP, S_RFLAGS, S_CR0, S_DR, S_XCR0, S_PAT, S_APIC_BASE, S_MISC_ENABLE, S_PEND_IRQ, S_PEND_EXC, S_LF_OP,
   S_GDTR_LIMIT, S_IDTR_LIMIT, S_MODE, S_CPL, S_INSNS, SEG_CS, SEG_LDTR, SEG_TR, XSTATE, CODEGEN, CODEMAP,
+  S_CPUID_PTR, S_CPUID_N, S_FEAT, S_VENDOR,
 } from "./layout";
 import { set_seg, update_mode } from "./state";
 import { get_rflags, materialize } from "./flags";
@@ -17,6 +18,7 @@ import { io_complete_in, io_cancel_in } from "./exec/io";
 import { NHANDLERS } from "./decode/tables.gen";
 import { xsave_size, cpuid_query, cpuid_out_a, cpuid_out_b, cpuid_out_c, cpuid_out_d } from "./exec/misc";
 import { deliver, EV_EXT } from "./except/deliver";
+import { decode, R_ID } from "./decode/decoder";
 
 export const HANDLER_COUNT: u32 = NHANDLERS;
 
@@ -26,8 +28,14 @@ export function init(): void {
 }
 
 // Architectural reset (SDM Vol. 3A §9.1.1, KVM's kvm_vcpu_reset()).
+// The CPU model (CPUID table, feature bits, vendor) is configuration, not
+// architectural state: it survives reset, as a vCPU's CPUID does in KVM.
 export function reset(): void {
+  const cpuid_ptr = load<u32>(STATE + S_CPUID_PTR), cpuid_n = load<u32>(STATE + S_CPUID_N);
+  const feat = load<u32>(STATE + S_FEAT), vendor = load<u32>(STATE + S_VENDOR);
   memory.fill(STATE, 0, 0x2000);
+  store<u32>(STATE + S_CPUID_PTR, cpuid_ptr); store<u32>(STATE + S_CPUID_N, cpuid_n);
+  store<u32>(STATE + S_FEAT, feat); store<u32>(STATE + S_VENDOR, vendor);
   memory.fill(XSTATE, 0, 0x4000);
   store<u64>(STATE + S_RIP, 0xFFF0);
   store<u64>(STATE + S_RFLAGS, 2);
@@ -101,3 +109,24 @@ export function cpuid_reg(i: i32): i32 {
 export function inject(vec: i32): i32 { return deliver(<u32>vec, 0, false, EV_EXT) ? 1 : 0; }
 export function cpl(): i32 { return <i32>load<u32>(STATE + S_CPL); }
 export function mode(): i32 { return <i32>load<u32>(STATE + S_MODE); }
+
+// ---- decoder probes for tests (no side effects on the CPU state) ----
+// decode_len decodes one instruction from wasm memory at `addr` (at most
+// `avail` bytes) in decode mode `mode` (MODE_* bits) and returns its length,
+// or the negative D_* code (D_MORE -1, D_UD -2, D_GP -3). decode_id then gives
+// the handler id of that instruction (index into cpu/gen/ids.gen.json).
+const DEC_REC: usize = memory.data(32, 8);
+export function decode_len(addr: i32, avail: i32, mode: i32): i32 {
+  return decode(<usize>addr, <u32>avail, <u32>mode, DEC_REC);
+}
+export function decode_id(): i32 { return <i32>load<u16>(DEC_REC, R_ID); }
+// decode_buf decodes `n` instructions at src + i*stride (stride bytes each)
+// and writes the result of decode_len for each as i32 at lens + 4*i and the
+// handler id as u16 at ids + 2*i (0 when not decoded).
+export function decode_buf(src: i32, n: i32, stride: i32, mode: i32, lens: i32, ids: i32): void {
+  for (let i = 0; i < n; i++) {
+    const l = decode(<usize>(src + i * stride), <u32>stride, <u32>mode, DEC_REC);
+    store<i32>(<usize>(lens + i * 4), l);
+    store<u16>(<usize>(ids + i * 2), l > 0 ? load<u16>(DEC_REC, R_ID) : 0);
+  }
+}
