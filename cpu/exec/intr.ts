@@ -2,7 +2,7 @@
 // IRET/IRETD/IRETQ, far JMP/CALL/RET, SYSCALL/SYSRET, SYSENTER/SYSEXIT.
 // Call gates and task switches are not modelled: they raise #GP.
 import {
-  STATE, S_RIP, S_MODE, S_CPL, S_STAR, S_LSTAR, S_CSTAR, S_SFMASK, S_SYSENTER_CS, S_SYSENTER_ESP, S_SYSENTER_EIP,
+  STATE, S_RIP, S_MODE, S_CPL, S_STAR, S_LSTAR, S_CSTAR, S_SFMASK, S_SYSENTER_CS, S_VENDOR, S_SYSENTER_ESP, S_SYSENTER_EIP,
   MODE_PE, MODE_64, MODE_VM86, MODE_LMA, SEG_CS, SEG_SS, SEG_DS, SEG_ES, SEG_FS, SEG_GS,
 } from "../layout";
 import { rd64, wr64, set_seg, seg_attr, seg_sel, flags_raw, set_flags_raw, update_mode, efer, RSP, RCX, R11_OFF, IF, TF, RF, VM, NT, ATTR_L, ATTR_DB, ATTR_UNUSABLE, EFER_SCE } from "../state";
@@ -310,7 +310,13 @@ export function sysret(r: usize, S: u32): i32 {
 }
 
 // 0F 34 SYSENTER / 0F 35 SYSEXIT
+// AMD: SYSENTER/SYSEXIT are #UD in long mode (APM Vol. 3, SYSENTER:
+// "invalid in long mode"); measured on Zen 4. Intel allows them.
+@inline function sysenter_ud_amd(): bool {
+  return load<u32>(STATE + S_VENDOR) == 1 && (m() & MODE_LMA) != 0;
+}
 export function sysenter(r: usize): i32 {
+  if (sysenter_ud_amd()) return raise_ud();
   const cs = load<u32>(STATE + S_SYSENTER_CS) & 0xFFFC;
   if (!(m() & MODE_PE) || cs == 0) return raise_gp(0);
   const lma = (m() & MODE_LMA) != 0;
@@ -324,6 +330,8 @@ export function sysenter(r: usize): i32 {
   return ST_END;
 }
 export function sysexit(r: usize, S: u32): i32 {
+  // measured on Zen 4: at CPL3 in long mode SYSEXIT is #GP(0), the CPL check first
+  if (sysenter_ud_amd() && load<u32>(STATE + S_CPL) == 0) return raise_ud();
   const cs = load<u32>(STATE + S_SYSENTER_CS) & 0xFFFC;
   if (!(m() & MODE_PE) || cs == 0 || load<u32>(STATE + S_CPL) != 0) return raise_gp(0);
   if (S == 64) set_seg(SEG_CS, (cs + 32) | 3, 0, 0xFFFFFFFF, 0xA0FB);
