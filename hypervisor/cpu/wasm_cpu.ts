@@ -25,6 +25,9 @@ export interface CpuExports {
   inject(vec: number): number;
   cpl(): number;
   mode(): number;
+  decode_len(addr: number, avail: number, mode: number): number;
+  decode_id(): number;
+  decode_buf(src: number, n: number, stride: number, mode: number, lens: number, ids: number): void;
   [name: string]: unknown;
 }
 
