@@ -60,6 +60,7 @@ export const A_RM_BYTE: u32 = 1 << 14;
 export const A_OPREG: u32 = 1 << 15;
 export const A_REP: u32 = 1 << 16;
 export const A_MEMONLY: u32 = 1 << 17;
+export const A_MODREG: u32 = 1 << 19;   // mod ignored: always the register form (MOV CR/DR)
 
 // decode results
 export const D_MORE: i32 = -1;   // needs more bytes than available
@@ -195,7 +196,7 @@ export function decode(p: usize, avail: u32, m: u32, r: usize): i32 {
       modrm = load<u8>(p + i);
       i++;
     }
-    const mod = modrm >> 6;
+    const mod = (attr & A_MODREG) ? 3 : modrm >> 6;
     const regn = ((modrm >> 3) & 7) | ((rex & 4) << 1);
     store<u8>(r, reg_off(regn, (attr & A_REG_BYTE) != 0, rex), R_REG);
     if (mod == 3) {
