@@ -130,3 +130,17 @@ export function decode_buf(src: i32, n: i32, stride: i32, mode: i32, lens: i32, 
     store<u16>(<usize>(ids + i * 2), l > 0 ? load<u16>(DEC_REC, R_ID) : 0);
   }
 }
+
+// The host wrote guest-physical [pa, pa+len) behind the CPU's back: blocks
+// decoded from those pages become stale (cheaper than flush_code for a few
+// pages; used by test runners that rewrite the code of each case).
+export function code_written(pa: f64, len: i32): void {
+  if (len <= 0) return;
+  const first = <u64>pa >> 12;
+  const last = (<u64>pa + <u64>len - 1) >> 12;
+  for (let p = first; p <= last && p < 0x100000; p++) {
+    store<u32>(CODEGEN + <u32>p * 4, load<u32>(CODEGEN + <u32>p * 4) + 1);
+    store<u64>(CODEMAP + <u32>p * 8, 0);
+  }
+  tlb_flush();
+}

@@ -27,6 +27,7 @@ export interface CpuExports {
   mode(): number;
   decode_len(addr: number, avail: number, mode: number): number;
   decode_id(): number;
+  code_written(pa: number, len: number): void;
   decode_buf(src: number, n: number, stride: number, mode: number, lens: number, ids: number): void;
   [name: string]: unknown;
 }
