@@ -15,7 +15,7 @@ import { buildCpuid, getModel } from "../../hypervisor/models/models";
 import { encodeEntries, featuresOf } from "../../hypervisor/models/cpuid";
 import {
   CODE_BASE, DATA_BASE, STACK_BASE, CODE_SIZE, DATA_SIZE, STACK_SIZE, VECTOR_SYSCALL,
-  codeImage, initialData, initialStack, initialGprs, initialRflags, memHash,
+  codeImage, fillData, initialGprs, initialRflags, FNV_BASIS, FNV_PRIME,
   type NativeCase, type NativeResult,
 } from "../native/native";
 
@@ -38,6 +38,7 @@ export class EmuRunner {
   readonly cpu: WasmCpu;
   private ram: number;
   private lastCodeLen = 0;
+  private fills = new Map<bigint, Uint8Array>();
 
   constructor(model = hostModel()) {
     this.cpu = new WasmCpu(RAM + (1 << 20));
@@ -66,7 +67,8 @@ export class EmuRunner {
       this.w64(P_PD + pdi * 8, BigInt(ptPage) | 7n);
       for (let off = 0; off < size; off += 4096) {
         const pti = Number(((lin + BigInt(off)) >> 12n) & 511n);
-        this.w64(ptPage + pti * 8, BigInt(pa + off) | (rw ? 7n : 5n));
+        // DATA and STACK are no-execute, as the harness maps them (rw-)
+        this.w64(ptPage + pti * 8, BigInt(pa + off) | (rw ? 7n | (1n << 63n) : 5n));
       }
     };
     map(CODE_BASE, P_CODE, CODE_SIZE, false, P_PT);
@@ -109,9 +111,25 @@ export class EmuRunner {
     const n = Math.max(c.code.length + 5, this.lastCodeLen);
     b.set(img.subarray(0, n), this.ram + P_CODE);
     this.lastCodeLen = c.code.length + 5;
-    b.set(initialData(c), this.ram + P_DATA);
-    b.set(initialStack(c), this.ram + P_STACK);
-    cpu.ex.flush_code();
+    // same bytes as initialData(c) / initialStack(c), without re-filling 64 KiB per case
+    const seed = c.dataSeed ?? 0n;
+    let fill = this.fills.get(seed);
+    if (!fill) {
+      fill = new Uint8Array(DATA_SIZE);
+      fillData(seed, fill);
+      if (this.fills.size >= 8) this.fills.delete(this.fills.keys().next().value!);
+      this.fills.set(seed, fill);
+    }
+    b.set(fill, this.ram + P_DATA);
+    b.fill(0, this.ram + P_STACK, this.ram + P_STACK + STACK_SIZE);
+    for (const p of c.patches ?? []) {
+      if (p.addr >= DATA_BASE && p.addr < DATA_BASE + BigInt(DATA_SIZE)) b.set(p.bytes, this.ram + P_DATA + Number(p.addr - DATA_BASE));
+      else if (p.addr >= STACK_BASE && p.addr < STACK_BASE + BigInt(STACK_SIZE)) b.set(p.bytes, this.ram + P_STACK + Number(p.addr - STACK_BASE));
+    }
+    // blocks decoded from the previous case's code are stale (cheaper than flush_code)
+    cpu.ex.code_written(P_CODE, CODE_SIZE);
+    cpu.ex.code_written(P_DATA, DATA_SIZE);
+    cpu.ex.code_written(P_STACK, STACK_SIZE);
     cpu.setU64(L.S_GDTR_BASE, BigInt(P_GDT)); cpu.setU64(L.S_GDTR_LIMIT, 0x4fn);
     cpu.setU64(L.S_IDTR_BASE, BigInt(P_IDT)); cpu.setU64(L.S_IDTR_LIMIT, 0xfffn);
     cpu.setSeg(L.SEG_CS, { base: 0n, limit: 0xffffffff, sel: 0x33, attr: 0xa0fb });
@@ -184,9 +202,72 @@ export class EmuRunner {
       res.signo = reason;
     }
     const b = cpu.bytes;
-    res.memHash = memHash(b.subarray(this.ram + P_DATA, this.ram + P_DATA + DATA_SIZE), b.subarray(this.ram + P_STACK, this.ram + P_STACK + STACK_SIZE));
+    res.memHash = fastMemHash(b, this.ram + P_DATA, this.ram + P_STACK);
     if (c.dumpData) res.data = b.slice(this.ram + P_DATA, this.ram + P_DATA + DATA_SIZE);
     if (c.dumpStack) res.stack = b.slice(this.ram + P_STACK, this.ram + P_STACK + STACK_SIZE);
     return res;
   }
+}
+
+// ---- memHash(DATA, STACK) of native.ts, faster on mostly-zero memory ----
+// Same FNV-1a 64 result; zero runs are found a 32-bit word at a time and
+// folded with one multiplication per bit of their length.
+const POW2: [number, number][] = [];
+{
+  let p = FNV_PRIME;
+  for (let i = 0; i < 24; i++) { POW2.push([Number(p >> 32n), Number(p & 0xffffffffn)]); p = (p * p) & ((1n << 64n) - 1n); }
+}
+function mul64(ah: number, al: number, bh: number, bl: number): [number, number] {
+  // (ah:al * bh:bl) mod 2^64 with 16-bit limbs for the low product
+  const a0 = al & 0xffff, a1 = al >>> 16, b0 = bl & 0xffff, b1 = bl >>> 16;
+  const p00 = a0 * b0, mid = a1 * b0 + a0 * b1;          // mid < 2^33
+  const lo = p00 + (mid % 65536) * 65536;                  // < 2^49
+  const carry = Math.floor(lo / 4294967296) + Math.floor(mid / 65536) + a1 * b1;
+  const hi = (carry + Math.imul(ah, bl) + Math.imul(al, bh)) >>> 0;
+  return [hi, lo >>> 0];
+}
+let hashHi = 0, hashLo = 0;
+function fnvRange(b: Uint8Array, w: Uint32Array, start: number, end: number): void {
+  let hi = hashHi, lo = hashLo, i = start;
+  while (i < end) {
+    if (b[i] === 0) {
+      let j = i + 1;
+      while (j < end && (j & 3) && b[j] === 0) j++;
+      if (!(j & 3)) { while (j + 4 <= end && w[j >> 2] === 0) j += 4; while (j < end && b[j] === 0) j++; }
+      let k = j - i;
+      for (let bit = 0; k; bit++, k = Math.floor(k / 2)) if (k & 1) [hi, lo] = mul64(hi, lo, POW2[bit][0], POW2[bit][1]);
+      i = j;
+      continue;
+    }
+    lo = (lo ^ b[i]) >>> 0;
+    const plo = lo * 0x1b3;
+    hi = (hi * 0x1b3 + Math.floor(plo / 4294967296) + ((lo << 8) >>> 0)) >>> 0;
+    lo = plo >>> 0;
+    i++;
+  }
+  hashHi = hi; hashLo = lo;
+}
+const ZERO_PAGE = new Uint8Array(4096);
+/** Hash [start, end) page by page: all-zero pages (found by a native compare) fold in one step. */
+function fnvPages(b: Uint8Array, w: Uint32Array, start: number, end: number): void {
+  let zeros = 0;
+  for (let p = start; p < end; p += 4096) {
+    if (Buffer.compare(b.subarray(p, p + 4096), ZERO_PAGE) === 0) { zeros += 4096; continue; }
+    if (zeros) { foldZeros(zeros); zeros = 0; }
+    fnvRange(b, w, p, p + 4096);
+  }
+  if (zeros) foldZeros(zeros);
+}
+function foldZeros(k: number): void {
+  let hi = hashHi, lo = hashLo;
+  for (let bit = 0; k; bit++, k = Math.floor(k / 2)) if (k & 1) [hi, lo] = mul64(hi, lo, POW2[bit][0], POW2[bit][1]);
+  hashHi = hi; hashLo = lo;
+}
+/** memHash() of the DATA and STACK images at byte offsets `data` and `stack` of `b` (4-aligned). */
+export function fastMemHash(b: Uint8Array, data: number, stack: number): bigint {
+  const w = new Uint32Array(b.buffer, b.byteOffset, b.byteLength >> 2);
+  hashHi = Number(FNV_BASIS >> 32n); hashLo = Number(FNV_BASIS & 0xffffffffn);
+  fnvPages(b, w, data, data + DATA_SIZE);
+  fnvPages(b, w, stack, stack + STACK_SIZE);
+  return (BigInt(hashHi) << 32n) | BigInt(hashLo);
 }
