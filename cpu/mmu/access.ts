@@ -79,10 +79,12 @@ export function tlb_select(): void {
 
 // #AC(0) for a misaligned data access of 2, 4 or 8 bytes while alignment
 // checking is on (SDM Vol. 3A §6.15 "Alignment Check Exception"). Checked
-// before the translation: measured on Zen 4, a misaligned locked CMPXCHG8B
-// on a read-only page is #AC, not #PF.
+// before the page walk: measured on Zen 4, a misaligned locked CMPXCHG8B on a
+// read-only page is #AC, not #PF; a non-canonical address is still #GP/#SS.
 @inline function ac_fault(lin: u64, size: u32, sys: bool): bool {
   if (!ac_on || sys || size > 8 || (size & (size - 1)) != 0 || (<u32>lin & (size - 1)) == 0) return false;
+  // a non-canonical address is #GP/#SS first (translate raises it)
+  if ((load<u32>(STATE + S_MODE) & MODE_LMA) && !canonical(lin)) return false;
   raise(X86_TRAP_AC, 0, true);
   return true;
 }
