@@ -15,7 +15,7 @@ import { ld } from "../mmu/access";
 import { fault_pending, ST_OK, ST_FAULT, ST_END, raise, raise_gp, raise_ud, X86_TRAP_GP, X86_TRAP_NP, X86_TRAP_SS, X86_TRAP_BP, X86_TRAP_OF, X86_TRAP_DB } from "../except/fault";
 import { deliver_one, EV_SOFT, EV_SOFTEXC } from "../except/deliver";
 import { read_desc, desc_lo, desc_hi, desc_attr, desc_dpl, commit_cs, load_cs_real, set_cpl, set_desc, load_seg, commit_seg, set_accessed } from "../except/segment";
-import { set_next_rip } from "../ctl";
+import { set_next_rip, set_soft_int_done } from "../ctl";
 
 @inline function m(): u32 { return load<u32>(STATE + S_MODE); }
 
@@ -23,9 +23,11 @@ import { set_next_rip } from "../ctl";
 // fault during delivery is a fault of the instruction itself.
 function soft_int(r: usize, vec: u32, kind: u32): i32 {
   const start = load<u64>(STATE + S_RIP);
+  const tf = (flags_raw() & TF) != 0;
   store<u64>(STATE + S_RIP, insn_end(r));
   if (!deliver_one(vec, 0, false, kind)) { store<u64>(STATE + S_RIP, start); return ST_FAULT; }
   set_next_rip(load<u64>(STATE + S_RIP));
+  if (tf) set_soft_int_done(true);   // the loop then skips the single-step trap
   return ST_END;
 }
 
