@@ -33,6 +33,24 @@ test("#AC takes priority over #PF for a misaligned locked cmpxchg8b on a read-on
   both({ code }, (r) => { assert.is(r.vector, 17); });
 });
 
+test("a non-canonical misaligned access under AC is #SS/#GP, not #AC", () => {
+  // push 0x40000 ; popfq ; enter 8,2 with a non-canonical, misaligned RBP (#SS)
+  const code = Uint8Array.of(0x68, 0x00, 0x00, 0x04, 0x00, 0x9d, 0xc8, 0x08, 0x00, 0x02);
+  both({ code, gpr: gprs({ 5: 0x53a9a0f4915576cfn }) }, (r) => { assert.is(r.vector, 12); });
+  // mov rax, [rbx] with a non-canonical, misaligned RBX (#GP)
+  const code2 = Uint8Array.of(0x68, 0x00, 0x00, 0x04, 0x00, 0x9d, 0x48, 0x8b, 0x03);
+  both({ code: code2, gpr: gprs({ 3: 0x8000000000000001n }) }, (r) => { assert.is(r.vector, 13); });
+});
+
+test("INT3 with TF set delivers #BP and no single-step #DB", () => {
+  // push 0x100 ; popfq ; int3
+  const code = Uint8Array.of(0x68, 0x00, 0x01, 0x00, 0x00, 0x9d, 0xcc, 0x90);
+  both({ code }, (r) => { assert.is(r.vector, 3); assert.is(r.rip, CODE_BASE + 7n); });
+  // and TF still traps after an ordinary instruction
+  const code2 = Uint8Array.of(0x68, 0x00, 0x01, 0x00, 0x00, 0x9d, 0x90, 0x90);
+  both({ code: code2 }, (r) => { assert.is(r.vector, 1); assert.is(r.rip, CODE_BASE + 7n); });
+});
+
 test("SYSENTER is #UD in long mode on AMD; SYSEXIT at CPL3 is #GP(0)", () => {
   both({ code: Uint8Array.of(0x0f, 0x34) }, (r) => { assert.is(r.vector, 6); });
   both({ code: Uint8Array.of(0x0f, 0x35) }, (r) => { assert.is(r.vector, 13); assert.is(r.errorCode, 0n); });
