@@ -164,7 +164,13 @@ export class EmuRunner {
       status: "ok", vector: 0, errorCode: 0n, cr2: 0n, rip: cpu.rip, gpr, rflags: cpu.rflags,
       memHash: 0n, signo: 0, siCode: 0, cs: cpu.seg(L.SEG_CS).sel,
     };
-    if (reason === L.EXIT_HLT && cpu.ex.cpl() === 0) {
+    // a trap taken at CPL0 on the user stack (e.g. #DB after a SYSCALL with
+    // TF set) has no frame the harness could report
+    const kstack = Number(cpu.gpr(4)) < RAM;
+    if (reason === L.EXIT_HLT && cpu.ex.cpl() === 0 && !kstack && Number(cpu.rip) - 1 !== P_STUBS + 256 * 4) {
+      res.status = "lost";
+      res.signo = -1;
+    } else if (reason === L.EXIT_HLT && cpu.ex.cpl() === 0) {
       const stubOff = Number(cpu.rip) - 1 - P_STUBS;
       const vec = stubOff / 4;
       res.status = "fault";

@@ -344,6 +344,7 @@ export class SeqGen {
     return out;
   }
   ripBlocked = 0;
+  noSyscall = 0;
 }
 
 // ---- emitters by family ------------------------------------------------------
@@ -576,6 +577,18 @@ const EMITTERS: Emitter[] = [
     const x = tail.length + body.length;
     g.code.push(...lea, x & 255, (x >> 8) & 255, 0, 0, ...tail, ...body);
   }],
+  ["stack", 2, (g) => {
+    // RSP as an operand: push rsp, pop rsp after a push of rsp, mov ss
+    const r = g.r, k = r.int(3);
+    if (k === 0) g.emit({ pfx: [], op: [0x54] });
+    else if (k === 1) { g.emit({ pfx: [], op: [0x54] }); if (r.chance(0.5)) g.one(); g.emit({ pfx: [], op: [0x5c] }); }
+    else {
+      // mov ss, r16 with the user data selector: blocks #DB/interrupts for one instruction
+      const t = g.dst();
+      g.emit({ pfx: [], op: [0xb8], opreg: t, imm: [0x2b, 0, 0, 0] });
+      g.emit({ pfx: [], op: [0x8e], reg: 2, rm: { kind: "reg", n: t } });
+    }
+  }],
   // ---- flagctl ---------------------------------------------------------
   ["flagctl", 6, (g) => {
     const r = g.r, k = r.int(4);
@@ -594,6 +607,15 @@ const EMITTERS: Emitter[] = [
     }
   }],
   ["flagctl", 1, (g) => { g.emit({ pfx: [], op: [g.r.pick([0xfa, 0xfb])] }); }],    // cli/sti: #GP at CPL3
+  ["flagctl", 1, (g) => {
+    // single-step: popf with TF, then #DB after the next instruction
+    const v = 0x100 | (g.r.u32() & 0xcd5);
+    g.emit({ pfx: [], op: [0x68], imm: [v & 255, (v >> 8) & 255, 0, 0] });
+    g.emit({ pfx: [], op: [0x9d] });
+    // not SYSCALL: its single-step trap is taken in the kernel (host-specific)
+    g.noSyscall++;
+    try { g.one(); } finally { g.noSyscall--; }
+  }],
   // ---- misc ------------------------------------------------------------
   ["misc", 3, (g) => {
     const r = g.r, k = r.int(7);
@@ -632,7 +654,7 @@ const EMITTERS: Emitter[] = [
     } else if (k === 2) g.emit({ pfx: [], op: [0xce] });     // into: #UD in 64-bit mode
     else if (k === 3) {
       // syscall: reported as vector 255 with RCX/R11 (the number is RAX)
-      g.emit({ pfx: [], op: [0x0f, 0x05] });
+      if (!g.noSyscall) g.emit({ pfx: [], op: [0x0f, 0x05] });
     } else g.emit({ pfx: [], op: r.pick([[0x0f, 0x07], [0x48, 0x0f, 0x07], [0x0f, 0x34], [0x0f, 0x35], [0xcf], [0x48, 0xcf], [0xcb], [0xca, 0, 0]]) });
   }],
   // ---- system ------------------------------------------------------------
