@@ -132,6 +132,7 @@ export const MODE_64: u32 = 4;           // 64-bit code segment (LMA and CS.L)
 export const MODE_D: u32 = 8;            // CS.D: default operand/address size 32
 export const MODE_VM86: u32 = 16;
 export const MODE_SS32: u32 = 32;        // SS.B: 32-bit stack pointer (legacy modes)
+export const MODE_AMD: u32 = 64;         // AMD decoding: 66 makes near branches 16-bit in 64-bit mode
 
 // ---- feature bits (S_FEAT), set from the CPU model's CPUID ----
 export const FEAT_XSAVE: u32 = 1;

@@ -14,7 +14,7 @@
 //   24 u16 second immediate 26 u8 opcode byte               27 u8 ModRM byte
 //   28 u32 VEX/EVEX fields (V_*)
 import { PRIMARY, NODES, LEAF } from "./tables.gen";
-import { MODE_64, MODE_D, SEG_ES, SEG_CS, SEG_SS, SEG_DS, SEG_FS, SEG_GS } from "../layout";
+import { MODE_64, MODE_D, MODE_AMD, SEG_ES, SEG_CS, SEG_SS, SEG_DS, SEG_FS, SEG_GS } from "../layout";
 
 export const R_ID: u32 = 0;
 export const R_START: u32 = 2;
@@ -175,7 +175,9 @@ export function decode(p: usize, avail: u32, m: u32, r: usize): i32 {
   else if (osz_class >= OSZ_V) {
     if (is64) {
       if (rex & 8) size = 64;
-      else if (osz_class == OSZ_F64) size = 64;
+      // near branches: Intel ignores 66, AMD makes them 16-bit (IP truncated,
+      // rel16, 2-byte return addresses); measured on Zen 4
+      else if (osz_class == OSZ_F64) size = (o16 && (m & MODE_AMD)) ? 16 : 64;
       else if (osz_class == OSZ_D64) size = o16 ? 16 : 64;
       else size = o16 ? 16 : 32;
     } else size = (d32 != o16) ? 32 : 16;
@@ -260,7 +262,8 @@ export function decode(p: usize, avail: u32, m: u32, r: usize): i32 {
     else if (imm == IMM_W) { if (i + 2 > avail) return D_MORE; v = <u64>load<u16>(p + i); i += 2; }
     else if (imm == IMM_D) { if (i + 4 > avail) return D_MORE; v = <u64><i64>load<i32>(p + i); i += 4; }
     else if (imm == IMM_Z || imm == IMM_JZ) {
-      if (size == 16 && !(imm == IMM_JZ && is64)) { if (i + 2 > avail) return D_MORE; v = <u64><i64><i16>load<u16>(p + i); i += 2; }
+      // (Jz in 64-bit mode is 16-bit only on AMD, see above)
+      if (size == 16) { if (i + 2 > avail) return D_MORE; v = <u64><i64><i16>load<u16>(p + i); i += 2; }
       else { if (i + 4 > avail) return D_MORE; v = <u64><i64>load<i32>(p + i); i += 4; }
       if (imm == IMM_JZ) last_rel = true;
     }

@@ -137,6 +137,7 @@ export class WasmCpu {
     this.setU32(this.L.S_CPUID_N, n);
     this.setU32(this.L.S_FEAT, features);
     this.setU32(this.L.S_VENDOR, vendor);
+    this.ex.state_changed();   // the decode mode carries the vendor (MODE_AMD)
   }
 
   run(budget: number): number { return this.ex.run(budget); }
