@@ -51,6 +51,18 @@ test("INT3 with TF set delivers #BP and no single-step #DB", () => {
   both({ code: code2 }, (r) => { assert.is(r.vector, 1); assert.is(r.rip, CODE_BASE + 7n); });
 });
 
+test("AMD: a 66 prefix makes near branches 16-bit in 64-bit mode (IP truncated, rel16, 2-byte stack slots)", () => {
+  const pf = (at: bigint) => (r: NativeResult) => { assert.is(r.vector, 14); assert.is(r.rip, at); assert.is(r.cr2, at); };
+  both({ code: Uint8Array.of(0x66, 0xeb, 0x00, 0x90) }, pf(3n));                  // jmp rel8
+  both({ code: Uint8Array.of(0x66, 0xe9, 0x00, 0x00, 0x90) }, pf(4n));            // jmp rel16
+  both({ code: Uint8Array.of(0x66, 0x0f, 0x84, 0x00, 0x00, 0x90), rflags: 0x40n }, pf(5n));   // jz rel16
+  both({ code: Uint8Array.of(0x66, 0xe8, 0x00, 0x00, 0x90) }, (r) => { pf(4n)(r); assert.is(r.gpr[4], DEFAULT_RSP - 2n); });
+  // push 0x10000010 ; ret16 pops 2 bytes (0x0010)
+  both({ code: Uint8Array.of(0x68, 0x10, 0x00, 0x00, 0x10, 0x66, 0xc3) }, (r) => { pf(0x10n)(r); assert.is(r.gpr[4], DEFAULT_RSP - 6n); });
+  // lea rax,[rip] ; jmp ax
+  both({ code: Uint8Array.of(0x48, 0x8d, 0x05, 0, 0, 0, 0, 0x66, 0xff, 0xe0) }, pf(7n));
+});
+
 test("SYSENTER is #UD in long mode on AMD; SYSEXIT at CPL3 is #GP(0)", () => {
   both({ code: Uint8Array.of(0x0f, 0x34) }, (r) => { assert.is(r.vector, 6); });
   both({ code: Uint8Array.of(0x0f, 0x35) }, (r) => { assert.is(r.vector, 13); assert.is(r.errorCode, 0n); });

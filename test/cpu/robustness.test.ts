@@ -9,7 +9,7 @@
 // (accesses beyond RAM), INTERNAL_ERROR (instruction fetch from beyond RAM,
 // as KVM reports it), SHUTDOWN (triple fault), INTR (budget used up).
 //
-// X86KVM_ROBUST_CHUNKS=<n>  number of 256-byte chunks (default 16384 = 4 MiB of random code)
+// X86KVM_ROBUST_CHUNKS=<n>  number of 256-byte chunks (default 32768 = 8 MiB of random code)
 // X86KVM_ROBUST_SEED=<n>    seed (default 1)
 import { test } from "uvu";
 import * as assert from "uvu/assert";
@@ -19,7 +19,7 @@ import { encodeEntries, featuresOf } from "../../hypervisor/models/cpuid";
 import { Rng } from "../helpers/insngen";
 import { hostModel } from "../helpers/emu";
 
-const CHUNKS = Number(process.env.X86KVM_ROBUST_CHUNKS ?? 16384);
+const CHUNKS = Number(process.env.X86KVM_ROBUST_CHUNKS ?? 32768);
 const SEED = Number(process.env.X86KVM_ROBUST_SEED ?? 1);
 const CHUNK = 256;
 const BUDGET = 2000;

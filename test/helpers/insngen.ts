@@ -546,6 +546,12 @@ const EMITTERS: Emitter[] = [
     }
     g.code.push(...body);
   }],
+  ["ctrl", 1, (g) => {
+    // 66-prefixed near branch: AMD truncates the target to 16 bits (#PF at a
+    // low address), Intel ignores the prefix
+    const r = g.r;
+    g.code.push(0x66, ...r.pick([[0xeb, 0], [0x70 + r.int(16), 0], [0xe9, 0, 0], [0x0f, 0x80 + r.int(16), 0, 0], [0xe8, 0, 0], [0xc3]]));
+  }],
   ["ctrl", 4, (g) => {            // call/ret/indirect jumps to a forward label
     const r = g.r, k = r.int(5);
     if (k === 0) {                 // call next ; pop reg
