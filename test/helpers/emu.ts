@@ -137,7 +137,8 @@ export class EmuRunner {
     for (const s of [L.SEG_DS, L.SEG_ES, L.SEG_FS, L.SEG_GS]) cpu.setSeg(s, { base: 0n, limit: 0, sel: 0, attr: 0x800 });
     cpu.setSeg(L.SEG_TR, { base: BigInt(P_TSS), limit: 0x67, sel: 0x40, attr: 0x8b });
     cpu.setU64(L.S_CR3, BigInt(P_PML4));
-    cpu.setU64(L.S_CR4, 0x20n | 0x200n | 0x400n);
+    // PAE OSFXSR OSXMMEXCPT, and FSGSBASE as Linux enables it for user space
+    cpu.setU64(L.S_CR4, 0x20n | 0x200n | 0x400n | 0x10000n);
     cpu.setU64(L.S_CR0, 0x80050033n);
     cpu.setU64(L.S_EFER, 0xd01n);
     cpu.setU64(L.S_STAR, (0x10n << 48n) | (0x08n << 32n));

@@ -156,7 +156,7 @@ export class SeqGen {
       else { m.mod = 2; m.dispSize = 4; }
       m.disp = d;
     };
-    if (k < 4 && read && !m.a32) {
+    if (k < 4 && read) {
       // [rip+disp32] into CODE (readable, not writable)
       m.mod = 0; m.rm = 5; m.dispSize = 4;
       m.ripTarget = CODE_BASE + BigInt(r.int(0x100));
@@ -681,7 +681,18 @@ const EMITTERS: Emitter[] = [
     } else if (k === 3) {          // push/pop fs/gs
       g.emit({ pfx: [], op: [0x0f, r.pick([0xa0, 0xa8])] });
       if (r.chance(0.7)) g.emit({ pfx: [], op: [0x0f, r.pick([0xa1, 0xa9])] });
-    } else if (k === 4) g.emit({ pfx: [], op: [0x0f, 0x01, 0xf8] });   // swapgs: #GP at CPL3
+    } else if (k === 4) {
+      if (r.chance(0.3)) { g.emit({ pfx: [], op: [0x0f, 0x01, 0xf8] }); return; }   // swapgs: #GP at CPL3
+      // rd/wr fs/gs base (CR4.FSGSBASE is set for user space); a written base
+      // stays small so fs:/gs: operands still land in DATA or fault cleanly
+      const t = g.dst();
+      if (r.chance(0.5)) {
+        g.emit({ pfx: [0xf3], op: [0x0f, 0xae], reg: r.int(2), rm: { kind: "reg", n: t }, rexW: r.chance(0.7) });
+      } else {
+        g.emit({ pfx: [], op: [0xb8], opreg: t, imm: [r.pick([0, 0x10, 0x80, 0x100]), 0, 0, 0] });
+        g.emit({ pfx: [0xf3], op: [0x0f, 0xae], reg: 2 + r.int(2), rm: { kind: "reg", n: t }, rexW: r.chance(0.7) });
+      }
+    }
     else g.emit({ pfx: [], op: r.pick([[0x0f, 0x06], [0x0f, 0x08], [0x0f, 0x09], [0x0f, 0x30], [0x0f, 0x32], [0x0f, 0x00, 0xd0], [0x0f, 0x00, 0xd8], [0x0f, 0x01, 0x38]]) });  // privileged: #GP
   }],
 ];
