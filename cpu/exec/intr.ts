@@ -81,7 +81,12 @@ export function jmp_far_ptr(r: usize, S: u32): i32 {
   return far_jump(<u32>load<u16>(r, R_IMM2), load<u64>(r, R_IMM) & mask(S));
 }
 // FF /5 JMP m16:16/32/64
+// AMD has no m16:64 far pointer: REX.W is ignored by indirect far JMP/CALL
+// (measured on Zen 4: the selector is read at offset 4, so a 64-bit pointer
+// gives a null selector and #GP(0)); Intel honours it.
+@inline function far_mem_size(S: u32): u32 { return S == 64 && load<u32>(STATE + S_VENDOR) == 1 ? 32 : S; }
 export function jmp_far_mem(r: usize, S: u32): i32 {
+  S = far_mem_size(S);
   const n = S >> 3;
   const a = mem_lin(r, n + 2, false);
   if (fault_pending) return ST_FAULT;
@@ -119,6 +124,7 @@ export function call_far_ptr(r: usize, S: u32): i32 {
 }
 // FF /3 CALL m16:16/32/64
 export function call_far_mem(r: usize, S: u32): i32 {
+  S = far_mem_size(S);
   const n = S >> 3;
   const a = mem_lin(r, n + 2, false);
   if (fault_pending) return ST_FAULT;

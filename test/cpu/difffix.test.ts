@@ -63,6 +63,16 @@ test("AMD: a 66 prefix makes near branches 16-bit in 64-bit mode (IP truncated, 
   both({ code: Uint8Array.of(0x48, 0x8d, 0x05, 0, 0, 0, 0, 0x66, 0xff, 0xe0) }, pf(7n));
 });
 
+test("AMD: indirect far JMP/CALL ignore REX.W (m16:32): a 64-bit pointer reads a null selector", () => {
+  // lea rsi,[rip+9] ; mov [rbx],rsi ; mov word [rbx+8],0x33 ; rex.w jmp far [rbx]
+  const g = gprs({ 3: DATA_BASE + 0x100n });
+  const jmp = Uint8Array.of(0x48, 0x8d, 0x35, 9, 0, 0, 0, 0x48, 0x89, 0x33, 0x66, 0xc7, 0x43, 0x08, 0x33, 0x00, 0x48, 0xff, 0x2b, 0x90);
+  both({ code: jmp, gpr: g }, (r) => { assert.is(r.vector, 13); assert.is(r.errorCode, 0n); assert.is(r.rip, CODE_BASE + 0x10n); });
+  // the m16:32 form with selector 0x33 at offset 4 jumps (to the nop after it)
+  const ok = Uint8Array.of(0x48, 0x8d, 0x35, 11, 0, 0, 0, 0x48, 0x89, 0x33, 0x66, 0xc7, 0x43, 0x04, 0x33, 0x00, 0xff, 0x2b, 0x90);
+  both({ code: ok, gpr: g }, (r) => { assert.is(r.status, "ok"); assert.is(r.rip, CODE_BASE + 0x13n); });
+});
+
 test("SYSENTER is #UD in long mode on AMD; SYSEXIT at CPL3 is #GP(0)", () => {
   both({ code: Uint8Array.of(0x0f, 0x34) }, (r) => { assert.is(r.vector, 6); });
   both({ code: Uint8Array.of(0x0f, 0x35) }, (r) => { assert.is(r.vector, 13); assert.is(r.errorCode, 0n); });
