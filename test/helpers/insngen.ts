@@ -663,6 +663,32 @@ const EMITTERS: Emitter[] = [
       if (!g.noSyscall) g.emit({ pfx: [], op: [0x0f, 0x05] });
     } else g.emit({ pfx: [], op: r.pick([[0x0f, 0x07], [0x48, 0x0f, 0x07], [0x0f, 0x34], [0x0f, 0x35], [0xcf], [0x48, 0xcf], [0xcb], [0xca, 0, 0]]) });
   }],
+  ["intr", 2, (g) => {
+    // far transfers within the same 64-bit code segment (0x33) to a forward label
+    const r = g.r, k = r.int(5);
+    const t = g.dst();
+    let u = g.dst();
+    if (u === t) u = t === 0 ? 1 : 0;
+    if (g.locked.has(u)) return;
+    const rexU = u >= 8 ? 0x49 : 0x48;
+    const tail: number[] = [];
+    const b = g.bases[0], d = r.int(0x40) * 8 - 0x100;
+    const bm = (reg: number) => [0x80 | ((reg & 7) << 3) | (b & 7), ...((b & 7) === 4 ? [0x24] : []), d & 255, (d >> 8) & 255, (d >> 16) & 255, (d >> 24) & 255];
+    if (k === 0) tail.push(0x6a, 0x33, ...(t >= 8 ? [0x41] : []), 0x50 | (t & 7), 0x48, 0xcb);             // push 0x33; push t; retfq
+    else if (k === 1) {                                                                                   // iretq to t with rsp = u
+      tail.push(rexU, 0x89, 0xe0 | (u & 7));                                                              // mov u, rsp
+      tail.push(0x6a, 0x2b, ...(u >= 8 ? [0x41] : []), 0x50 | (u & 7), 0x9c, 0x6a, 0x33, ...(t >= 8 ? [0x41] : []), 0x50 | (t & 7), 0x48, 0xcf);
+    } else {                                                                                              // jmp/call far [mem] (m16:64 or m16:32)
+      const w = r.chance(0.5);
+      tail.push(0x48 | (b >= 8 ? 1 : 0) | (t >= 8 ? 4 : 0), 0x89, ...bm(t));                             // mov [b+d], t
+      const d2 = w ? d + 8 : d + 4;
+      tail.push(0x66, ...(b >= 8 ? [0x41] : []), 0xc7, 0x80 | (b & 7), ...((b & 7) === 4 ? [0x24] : []), d2 & 255, (d2 >> 8) & 255, (d2 >> 16) & 255, (d2 >> 24) & 255, 0x33, 0x00);
+      tail.push((w ? 0x48 : 0x40) | (b >= 8 ? 1 : 0), 0xff, ...bm(k === 2 ? 5 : 3));
+    }
+    const body = g.sub(() => { if (r.chance(0.5)) g.one(); });
+    const x = tail.length + body.length;
+    g.code.push(0x48 | (t >= 8 ? 4 : 0), 0x8d, 0x05 | ((t & 7) << 3), x & 255, (x >> 8) & 255, 0, 0, ...tail, ...body);
+  }],
   // ---- system ------------------------------------------------------------
   ["system", 2, (g) => {
     const r = g.r, k = r.int(6);
