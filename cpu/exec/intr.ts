@@ -260,6 +260,10 @@ export function iret(r: usize, S: u32): i32 {
     if (fault_pending) return ST_FAULT;
     const nss = <u32>stack_peek(4 * n, n) & 0xFFFF;
     if (fault_pending) return ST_FAULT;
+    // a null SS is allowed only when returning to 64-bit code below CPL3;
+    // checked before anything is committed (found by the differential test:
+    // IRETD at CPL3 popping SS=0 committed CS/RFLAGS/RSP, then faulted)
+    if ((nss & 0xFFFC) == 0 && (rpl == 3 || !(mm & MODE_LMA) || !(desc_attr(hi) & ATTR_L))) return raise_gp(0);
     set_desc(lo, hi);
     commit_cs(cs, rpl);
     write_rflags(fl, S, true);

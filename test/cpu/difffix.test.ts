@@ -73,6 +73,15 @@ test("AMD: indirect far JMP/CALL ignore REX.W (m16:32): a 64-bit pointer reads a
   both({ code: ok, gpr: g }, (r) => { assert.is(r.status, "ok"); assert.is(r.rip, CODE_BASE + 0x13n); });
 });
 
+test("IRET at CPL3 in 64-bit mode popping a null SS is #GP(0) and changes nothing", () => {
+  // push 0 (ss) ; push 0 (rsp) ; push 0 (rflags) ; push 0x33 ; lea rax,[rip+2] ; push rax ; iretq
+  const code = Uint8Array.of(0x6a, 0x00, 0x6a, 0x00, 0x6a, 0x00, 0x6a, 0x33, 0x48, 0x8d, 0x05, 0x03, 0, 0, 0, 0x50, 0x48, 0xcf, 0x90);
+  both({ code, rflags: 0x81n }, (r) => {
+    assert.is(r.vector, 13); assert.is(r.errorCode, 0n); assert.is(r.rip, CODE_BASE + 0x10n);
+    assert.is(r.gpr[4], DEFAULT_RSP - 40n); assert.is(r.rflags & 0xcd5n, 0x81n);
+  });
+});
+
 test("SYSENTER is #UD in long mode on AMD; SYSEXIT at CPL3 is #GP(0)", () => {
   both({ code: Uint8Array.of(0x0f, 0x34) }, (r) => { assert.is(r.vector, 6); });
   both({ code: Uint8Array.of(0x0f, 0x35) }, (r) => { assert.is(r.vector, 13); assert.is(r.errorCode, 0n); });
