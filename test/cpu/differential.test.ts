@@ -14,9 +14,19 @@
 //
 // Excluded because the value is host-specific (see test/native/native.ts):
 // CPUID, RDTSC/RDTSCP, RDPID, RDRAND/RDSEED, XGETBV, RDPKRU, SGDT/SIDT/SMSW/
-// SLDT/STR (answered by Linux's UMIP emulation), VMCALL/VMMCALL, INT1,
-// LAR/LSL/VERR/VERW (the host's GDT), far transfers and IRET to built frames
-// (host selectors), int 0x80 is generated only through the EmuRunner mapping.
+// SLDT/STR (answered by Linux's UMIP emulation), VMCALL/VMMCALL, INT1, INT 0x80
+// (Linux's 32-bit syscall gate), LAR/LSL/VERR/VERW and segment loads of
+// selectors other than 0, 0x2b, 0x33 (the host's GDT), far transfers to other
+// code segments (compat mode is unjudgeable natively), SYSCALL with TF set
+// (its #DB is taken in the kernel), addresses in the kernel half or page 0 for
+// #PF error codes (Linux and the EmuRunner map different things there: the P
+// bit is not compared for those, see pfMask).
+// Generated: ALU (all encodings, LOCK), MOV/MOVZX/MOVSX/MOVSXD/CMOVcc/SETcc/
+// BSWAP/XLAT/LAHF/SAHF/MOVBE/moffs, PUSH/POP/ENTER/LEAVE (66 forms, RSP),
+// Jcc/JMP/LOOP/JrCXZ forward, CALL/RET (near, indirect, 66-prefixed), far
+// RET/IRETQ/JMP/CALL within CS 0x33, PUSHF/POPF (incl. AC, TF), flag ops,
+// fences/hints/CLFLUSH/prefetch, INT3/INT n/INTO/SYSCALL, privileged and
+// I/O instructions (#GP at CPL3), #UD encodings, RD/WR FS/GS BASE, MOV Sreg.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { Decoder, DecoderOptions, Formatter, FormatterSyntax } from "iced-x86";
