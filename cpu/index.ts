@@ -6,7 +6,7 @@ export * from "./layout";
 import {
   STATE, S_RIP, S_RFLAGS, S_CR0, S_DR, S_XCR0, S_PAT, S_APIC_BASE, S_MISC_ENABLE, S_PEND_IRQ, S_PEND_EXC, S_LF_OP,
   S_GDTR_LIMIT, S_IDTR_LIMIT, S_MODE, S_CPL, S_INSNS, SEG_CS, SEG_LDTR, SEG_TR, XSTATE, CODEGEN, CODEMAP,
-  S_CPUID_PTR, S_MXCSR_MASK, S_HOSTMODE_FAULT, S_XMODIFIED, S_XRSTOR_LA, S_XRSTOR_INFO,
+  S_CPUID_PTR, S_MXCSR_MASK, S_HOSTMODE_FAULT, S_XMODIFIED, S_XRSTOR_LA, S_XRSTOR_INFO, S_CPUID_N, S_FEAT, S_VENDOR,
 } from "./layout";
 import { set_seg, update_mode } from "./state";
 import { get_rflags, materialize } from "./flags";
@@ -19,6 +19,7 @@ import { NHANDLERS } from "./decode/tables.gen";
 import { xsave_size, cpuid_query, cpuid_out_a, cpuid_out_b, cpuid_out_c, cpuid_out_d } from "./exec/misc";
 import { deliver, EV_EXT } from "./except/deliver";
 import { xsave_setup, host_xsaves, host_xrstors, host_xsave_std, host_xrstor_std } from "./exec/xsave";
+import { decode, R_ID } from "./decode/decoder";
 
 export const HANDLER_COUNT: u32 = NHANDLERS;
 
@@ -122,3 +123,38 @@ export function hostmode_xrstors(buf: i32, lo: i32, hi: i32): i32 { return host_
 export function hostmode_xsave(buf: i32, lo: i32, hi: i32): i32 { return host_xsave_std(<usize>buf, m64(lo, hi)); }
 export function hostmode_xrstor(buf: i32, lo: i32, hi: i32): i32 { return host_xrstor_std(<usize>buf, m64(lo, hi)); }
 export function set_mxcsr_mask(v: i32): void { store<u32>(STATE + S_MXCSR_MASK, <u32>v); }
+
+// ---- decoder probes for tests (no side effects on the CPU state) ----
+// decode_len decodes one instruction from wasm memory at `addr` (at most
+// `avail` bytes) in decode mode `mode` (MODE_* bits) and returns its length,
+// or the negative D_* code (D_MORE -1, D_UD -2, D_GP -3). decode_id then gives
+// the handler id of that instruction (index into cpu/gen/ids.gen.json).
+const DEC_REC: usize = memory.data(32, 8);
+export function decode_len(addr: i32, avail: i32, mode: i32): i32 {
+  return decode(<usize>addr, <u32>avail, <u32>mode, DEC_REC);
+}
+export function decode_id(): i32 { return <i32>load<u16>(DEC_REC, R_ID); }
+// decode_buf decodes `n` instructions at src + i*stride (stride bytes each)
+// and writes the result of decode_len for each as i32 at lens + 4*i and the
+// handler id as u16 at ids + 2*i (0 when not decoded).
+export function decode_buf(src: i32, n: i32, stride: i32, mode: i32, lens: i32, ids: i32): void {
+  for (let i = 0; i < n; i++) {
+    const l = decode(<usize>(src + i * stride), <u32>stride, <u32>mode, DEC_REC);
+    store<i32>(<usize>(lens + i * 4), l);
+    store<u16>(<usize>(ids + i * 2), l > 0 ? load<u16>(DEC_REC, R_ID) : 0);
+  }
+}
+
+// The host wrote guest-physical [pa, pa+len) behind the CPU's back: blocks
+// decoded from those pages become stale (cheaper than flush_code for a few
+// pages; used by test runners that rewrite the code of each case).
+export function code_written(pa: f64, len: i32): void {
+  if (len <= 0) return;
+  const first = <u64>pa >> 12;
+  const last = (<u64>pa + <u64>len - 1) >> 12;
+  for (let p = first; p <= last && p < 0x100000; p++) {
+    store<u32>(CODEGEN + <u32>p * 4, load<u32>(CODEGEN + <u32>p * 4) + 1);
+    store<u64>(CODEMAP + <u32>p * 8, 0);
+  }
+  tlb_flush();
+}

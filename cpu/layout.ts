@@ -8,7 +8,7 @@ export const STATE: u32 = 0x1000;        // architectural state block (see offse
 export const XSTATE: u32 = 0x3000;       // extended register file (x87, ZMM, k, tiles), 16 KiB
 export const RUN: u32 = 0x8000;          // kvm_run-shaped exit record, 4 KiB
 export const SCRATCH: u32 = 0x9000;      // decode buffer for page-crossing instructions, breakpoints
-export const TLB: u32 = 0x100000;        // two TLB sets (supervisor, user), 1024 entries × 64 B each
+export const TLB: u32 = 0x100000;        // TLB sets (supervisor, user, alignment-check: never filled), 1024 entries × 64 B each
 export const SLOTS: u32 = 0x130000;      // guest-physical memory slots, 32 × 32 B
 export const BLK_HASH: u32 = 0x200000;   // block hash heads, 256 Ki × u32
 export const CODEGEN: u32 = 0x400000;    // u32 generation per guest-physical 4 KiB page (< 4 GiB)
@@ -171,6 +171,7 @@ export const MODE_64: u32 = 4;           // 64-bit code segment (LMA and CS.L)
 export const MODE_D: u32 = 8;            // CS.D: default operand/address size 32
 export const MODE_VM86: u32 = 16;
 export const MODE_SS32: u32 = 32;        // SS.B: 32-bit stack pointer (legacy modes)
+export const MODE_AMD: u32 = 64;         // AMD decoding: 66 makes near branches 16-bit in 64-bit mode
 
 // ---- feature bits (S_FEAT), set from the CPU model's CPUID ----
 export const FEAT_XSAVE: u32 = 1;

@@ -2,8 +2,8 @@
 // records are byte offsets into the GPR file (reg*8; byte registers AH..BH are
 // offset (reg-4)*8+1), so every access here is one load or store.
 import {
-  STATE, S_GPR, S_RIP, S_RFLAGS, S_SEG, S_CR0, S_CR4, S_EFER, S_CPL, S_MODE,
-  MODE_PE, MODE_LMA, MODE_64, MODE_D, MODE_VM86, MODE_SS32, SEG_CS, SEG_SS,
+  STATE, S_GPR, S_RIP, S_RFLAGS, S_SEG, S_CR0, S_CR4, S_EFER, S_CPL, S_MODE, S_VENDOR,
+  MODE_PE, MODE_LMA, MODE_64, MODE_D, MODE_VM86, MODE_SS32, MODE_AMD, SEG_CS, SEG_SS,
 } from "./layout";
 
 // RFLAGS bits
@@ -147,6 +147,7 @@ export function update_mode(): void {
   else if (cs & ATTR_DB) m |= MODE_D;
   if (flags_raw() & VM) m |= MODE_VM86;
   if (seg_attr(SEG_SS) & ATTR_DB) m |= MODE_SS32;
+  if (load<u32>(STATE + S_VENDOR) == 1) m |= MODE_AMD;
   store<u32>(STATE + S_MODE, m);
   if (!(m & MODE_PE)) store<u32>(STATE + S_CPL, 0);
   else if (m & MODE_VM86) store<u32>(STATE + S_CPL, 3);

@@ -14,7 +14,7 @@
 //   24 u16 second immediate 26 u8 opcode byte               27 u8 ModRM byte
 //   28 u32 VEX/EVEX fields (V_*)
 import { PRIMARY, NODES, LEAF } from "./tables.gen";
-import { MODE_64, MODE_D, SEG_ES, SEG_CS, SEG_SS, SEG_DS, SEG_FS, SEG_GS } from "../layout";
+import { MODE_64, MODE_D, MODE_AMD, SEG_ES, SEG_CS, SEG_SS, SEG_DS, SEG_FS, SEG_GS } from "../layout";
 
 export const R_ID: u32 = 0;
 export const R_START: u32 = 2;
@@ -60,6 +60,9 @@ export const A_RM_BYTE: u32 = 1 << 14;
 export const A_OPREG: u32 = 1 << 15;
 export const A_REP: u32 = 1 << 16;
 export const A_MEMONLY: u32 = 1 << 17;
+export const A_NOVVVV: u32 = 1 << 20;
+export const A_KREGS: u32 = 1 << 21;
+export const A_MODREG: u32 = 1 << 19;   // mod ignored: always the register form (MOV CR/DR)
 
 // decode results
 export const D_MORE: i32 = -1;   // needs more bytes than available
@@ -207,6 +210,7 @@ export function decode(p: usize, avail: u32, m: u32, r: usize): i32 {
   const base = load<u32>(LEAF + li * 8 + 4);
   last_attr = attr;
   if ((attr & A_I64) && is64) return D_UD;
+  if ((attr & A_NOVVVV) && (vex & 31) != 0) return D_UD;
   if ((attr & A_O64) && !is64) return D_UD;
   // ---- sizes ----
   const osz_class = attr & 7;
@@ -216,7 +220,9 @@ export function decode(p: usize, avail: u32, m: u32, r: usize): i32 {
   else if (osz_class >= OSZ_V) {
     if (is64) {
       if (rex & 8) size = 64;
-      else if (osz_class == OSZ_F64) size = 64;
+      // near branches: Intel ignores 66, AMD makes them 16-bit (IP truncated,
+      // rel16, 2-byte return addresses); measured on Zen 4
+      else if (osz_class == OSZ_F64) size = (o16 && (m & MODE_AMD)) ? 16 : 64;
       else if (osz_class == OSZ_D64) size = o16 ? 16 : 64;
       else size = o16 ? 16 : 32;
     } else size = (d32 != o16) ? 32 : 16;
@@ -237,9 +243,11 @@ export function decode(p: usize, avail: u32, m: u32, r: usize): i32 {
       modrm = load<u8>(p + i);
       i++;
     }
-    const mod = modrm >> 6;
+    const mod = (attr & A_MODREG) ? 3 : modrm >> 6;
     const regn = ((modrm >> 3) & 7) | ((rex & 4) << 1) | ((rext & 1) << 4);
     store<u8>(r, reg_off(regn, (attr & A_REG_BYTE) != 0, rex), R_REG);
+    // opmask rows: k operands are 0..7 (0F 93 has a GPR in reg, 0F 92 a GPR in r/m)
+    if ((attr & A_KREGS) && (((regn & 8) && opc != 0x93) || (vex & 31) >= 8 || (mod == 3 && (rex & 1) && opc != 0x92))) return D_UD;
     if (mod == 3) {
       const rmn = (modrm & 7) | ((rex & 1) << 3) | ((rext & 2) << 3);
       store<u8>(r, reg_off(rmn, (attr & A_RM_BYTE) != 0, rex), R_RM);
@@ -301,7 +309,8 @@ export function decode(p: usize, avail: u32, m: u32, r: usize): i32 {
     else if (imm == IMM_W) { if (i + 2 > avail) return D_MORE; v = <u64>load<u16>(p + i); i += 2; }
     else if (imm == IMM_D) { if (i + 4 > avail) return D_MORE; v = <u64><i64>load<i32>(p + i); i += 4; }
     else if (imm == IMM_Z || imm == IMM_JZ) {
-      if (size == 16 && !(imm == IMM_JZ && is64)) { if (i + 2 > avail) return D_MORE; v = <u64><i64><i16>load<u16>(p + i); i += 2; }
+      // (Jz in 64-bit mode is 16-bit only on AMD, see above)
+      if (size == 16) { if (i + 2 > avail) return D_MORE; v = <u64><i64><i16>load<u16>(p + i); i += 2; }
       else { if (i + 4 > avail) return D_MORE; v = <u64><i64>load<i32>(p + i); i += 4; }
       if (imm == IMM_JZ) last_rel = true;
     }

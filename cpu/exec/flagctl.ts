@@ -5,6 +5,7 @@ import { get_rflags, materialize, set_arith, get_cf } from "../flags";
 import { flags_raw, set_flags_raw, cpl, update_mode, CF, DF, IF, TF, IOPL, NT, AC, ID, RF, VM, VIF, VIP, ARITH_FLAGS, cr4, CR4_PVI } from "../state";
 import { fault_pending, ST_OK, ST_FAULT, ST_END, raise_gp } from "../except/fault";
 import { STATE, S_MODE, S_SHADOW, MODE_PE, MODE_VM86 } from "../layout";
+import { tlb_select } from "../mmu/access";
 
 @inline function iopl(): u32 { return <u32>(flags_raw() >> 12) & 3; }
 @inline function pe(): bool { return (load<u32>(STATE + S_MODE) & MODE_PE) != 0; }
@@ -41,6 +42,7 @@ export function write_rflags(v: u64, S: u32, from_iret: bool): void {
   rf_loaded = from_iret && (nf & RF) != 0;
   set_flags_raw((nf & 0x3F7FD7) | 2);
   update_mode();
+  tlb_select();   // RFLAGS.AC: alignment checking
 }
 
 // 9D POPF/POPFD/POPFQ (ends the block: TF and IF change what happens next)

@@ -16,7 +16,7 @@ import { fault_pending, ST_OK, ST_FAULT, ST_END, raise, raise_gp, raise_ud, X86_
 import { deliver_one, EV_SOFT, EV_SOFTEXC } from "../except/deliver";
 import { read_desc, desc_lo, desc_hi, desc_attr, desc_dpl, desc_limit, desc_base, desc_addr, commit_cs, load_cs_real, set_cpl, set_desc, load_seg, commit_seg, set_accessed } from "../except/segment";
 import { read_far_ptr, far_off, far_sel } from "./operand";
-import { set_next_rip } from "../ctl";
+import { set_next_rip, set_soft_int_done } from "../ctl";
 
 @inline function m(): u32 { return load<u32>(STATE + S_MODE); }
 
@@ -24,9 +24,11 @@ import { set_next_rip } from "../ctl";
 // fault during delivery is a fault of the instruction itself.
 function soft_int(r: usize, vec: u32, kind: u32): i32 {
   const start = load<u64>(STATE + S_RIP);
+  const tf = (flags_raw() & TF) != 0;
   store<u64>(STATE + S_RIP, insn_end(r));
   if (!deliver_one(vec, 0, false, kind)) { store<u64>(STATE + S_RIP, start); return ST_FAULT; }
   set_next_rip(load<u64>(STATE + S_RIP));
+  if (tf) set_soft_int_done(true);   // the loop then skips the single-step trap
   return ST_END;
 }
 
@@ -224,8 +226,12 @@ export function jmp_far_ptr(r: usize, S: u32): i32 {
   return far_jump(<u32>load<u16>(r, R_IMM2), load<u64>(r, R_IMM) & mask(S));
 }
 // FF /5 JMP m16:16/32/64
+// AMD has no m16:64 far pointer: REX.W is ignored by indirect far JMP/CALL
+// (measured on Zen 4: the selector is read at offset 4, so a 64-bit pointer
+// gives a null selector and #GP(0)); Intel honours it.
+@inline function far_mem_size(S: u32): u32 { return S == 64 && load<u32>(STATE + S_VENDOR) == 1 ? 32 : S; }
 export function jmp_far_mem(r: usize, S: u32): i32 {
-  if (!read_far_ptr(r, S)) return ST_FAULT;
+  if (!read_far_ptr(r, far_mem_size(S))) return ST_FAULT;
   return far_jump(far_sel, far_off);
 }
 
@@ -259,6 +265,7 @@ export function call_far_ptr(r: usize, S: u32): i32 {
 }
 // FF /3 CALL m16:16/32/64
 export function call_far_mem(r: usize, S: u32): i32 {
+  S = far_mem_size(S);
   if (!read_far_ptr(r, S)) return ST_FAULT;
   return far_call(r, S, far_sel, far_off);
 }
@@ -513,7 +520,8 @@ export function sysenter(r: usize): i32 {
 // SYSEXIT: RIP from RDX, RSP from RCX (SDM SYSEXIT page); REX.W returns to
 // 64-bit code, where both must be canonical.
 export function sysexit(r: usize, S: u32): i32 {
-  if (amd() && (m() & MODE_LMA)) return raise_ud();
+  // measured on Zen 4: at CPL3 in long mode SYSEXIT is #GP(0), the CPL check first
+  if (amd() && (m() & MODE_LMA) && load<u32>(STATE + S_CPL) == 0) return raise_ud();
   const cs = load<u32>(STATE + S_SYSENTER_CS) & 0xFFFC;
   if (!(m() & MODE_PE) || cs == 0 || load<u32>(STATE + S_CPL) != 0) return raise_gp(0);
   const rip = rd64(RDX), rsp = rd64(RCX);

@@ -2,7 +2,10 @@
 // software interrupts and IRET live in intr.ts; CPUID and RDTSC here.
 import { STATE, RUN, S_HALTED, S_TSC, S_TSC_AUX, S_CPUID_PTR, S_CPUID_N, S_XCR0, S_XSS, S_CR4, R_EXIT_REASON, EXIT_HLT, S_FEAT, FEAT_RDTSCP } from "../layout";
 import { cpl, cr4, wr32, rd32, RAX, RBX, RCX, RDX, CR4_TSD, CR4_OSXSAVE, CR4_PKE } from "../state";
-import { ST_OK, ST_EXIT, raise_ud, raise_gp } from "../except/fault";
+import { ST_OK, ST_EXIT, ST_FAULT, fault_pending, raise_ud, raise_gp } from "../except/fault";
+import { mem_lin } from "./operand";
+import { translate } from "../mmu/access";
+import { R_SEG } from "../decode/decoder";
 import { insn_end } from "./ctrl";
 import { set_next_rip } from "../ctl";
 
@@ -14,6 +17,15 @@ export function op_gp_len(r: usize): i32 { return raise_gp(0); }
 export function ud2(r: usize): i32 { return raise_ud(); }
 // NOP, PAUSE, hint NOPs (0F 18-1F), fences, prefetches, ENDBR, CLFLUSH: no architectural effect here
 @inline export function nop(r: usize): i32 { return ST_OK; }
+
+// NP 0F AE /7 CLFLUSH m8: no data effect here, but the address is checked
+// like a one-byte read (#PF with a read error code, #GP/#SS for bad addresses)
+export function clflush(r: usize): i32 {
+  const lin = mem_lin(r, 1, false);
+  if (fault_pending) return ST_FAULT;
+  translate(lin, 0, <u32>load<u8>(r, R_SEG), false);   // MMIO: no exit, nothing to flush
+  return fault_pending ? ST_FAULT : ST_OK;
+}
 
 // F4 HLT: CPL0 only; exits to the VMM (no in-kernel local APIC)
 export function hlt(r: usize): i32 {

@@ -15,7 +15,7 @@ import {
 } from "../state";
 import { read_E, write_E, mem_lin, mode64, mask, push, stack_peek, sp_add, read_far_ptr, far_off, far_sel } from "./operand";
 import { R_REG, R_SEG, R_RM, R_MODRM } from "../decode/decoder";
-import { ld, st, tlb_flush, tlb_flush_page } from "../mmu/access";
+import { ld, st, tlb_flush, tlb_flush_page, tlb_select } from "../mmu/access";
 import { load_pdptes } from "../mmu/paging";
 import { fault_pending, fault_vec, clear_fault, ST_OK, ST_FAULT, ST_END, raise, raise_gp, raise_ud, X86_TRAP_GP, X86_TRAP_NP } from "../except/fault";
 import { set_arith } from "../flags";
@@ -64,6 +64,7 @@ export function set_cr0(v: u64): bool {
   if (pdpt) load_pdptes();
   tlb_flush();
   update_mode();
+  tlb_select();   // CR0.AM: alignment checking
   return true;
 }
 
@@ -124,9 +125,13 @@ export function set_cr3(v: u64): bool {
 }
 
 // 0F 20 MOV Rd/Rq, CRn ; 0F 22 MOV CRn, Rd/Rq (mod is ignored: always registers)
+// A control register that does not exist is #UD before the privilege check
+// (measured at CPL3 on Zen 4: mov rcx, cr7 is #UD, mov rcx, cr0 is #GP).
+@inline function cr_exists(n: u32): bool { return n == 0 || n == 2 || n == 3 || n == 4 || n == 8; }
 export function mov_from_cr(r: usize): i32 {
-  if (need_cpl0()) return raise_gp(0);
   const n = <u32>load<u8>(r, R_REG) >> 3;
+  if (!cr_exists(n)) return raise_ud();
+  if (need_cpl0()) return raise_gp(0);
   let v: u64;
   if (n == 0) v = cr0();
   else if (n == 2) v = load<u64>(STATE + S_CR2);
@@ -139,8 +144,9 @@ export function mov_from_cr(r: usize): i32 {
   return ST_OK;
 }
 export function mov_to_cr(r: usize): i32 {
-  if (need_cpl0()) return raise_gp(0);
   const n = <u32>load<u8>(r, R_REG) >> 3;
+  if (!cr_exists(n)) return raise_ud();
+  if (need_cpl0()) return raise_gp(0);
   const size: u32 = mode64() ? 64 : 32;
   const v = rdreg(load<u8>(r, R_RM), size);
   let ok = true;
@@ -154,10 +160,10 @@ export function mov_to_cr(r: usize): i32 {
 }
 // 0F 21 / 0F 23 MOV to/from DRn (breakpoint matching by DR7 is not modelled)
 export function mov_dr(r: usize, TO: bool): i32 {
-  if (need_cpl0()) return raise_gp(0);
   let n = <u32>load<u8>(r, R_REG) >> 3;
+  if (n > 7) return raise_ud();   // DR8-15 do not exist: #UD before the privilege check
+  if (need_cpl0()) return raise_gp(0);
   if (n == 4 || n == 5) n += 2;
-  if (n > 7) return raise_ud();
   const size: u32 = mode64() ? 64 : 32;
   if (TO) {
     const v = rdreg(load<u8>(r, R_RM), size);

@@ -14,6 +14,7 @@ export const A = {
   IMM_NONE: 0, IMM_B: 1, IMM_W: 2, IMM_Z: 3, IMM_V: 4, IMM_JB: 5, IMM_JZ: 6, IMM_MOFFS: 7, IMM_AP: 8, IMM_WB: 9, IMM_D: 10,
   MODRM: 1 << 7, SPLIT: 1 << 8, LOCK: 1 << 9, I64: 1 << 10, O64: 1 << 11, END: 1 << 12,
   REG_BYTE: 1 << 13, RM_BYTE: 1 << 14, OPREG: 1 << 15, REP: 1 << 16, MEMONLY: 1 << 17, REGONLY: 1 << 18,
+  NOVVVV: 1 << 20, KREGS: 1 << 21, MODREG: 1 << 19,
 };
 // selectors, in tree order
 const SELS = ["pfx", "w", "l", "m64", "reg", "mod", "rm"] as const;
@@ -104,6 +105,11 @@ function parseOp(r: Row, family: string): Parsed[] {
   if (flags.has("o64")) attr |= A.O64;
   if (flags.has("end")) attr |= A.END;
   if (flags.has("rep")) attr |= A.REP;
+  // VEX/EVEX forms without an H (vvvv) operand require vvvv = 1111b, else #UD at decode
+  if (enc && !ops.some((o) => o[0] === "H") && !flags.has("vvvv")) attr |= A.NOVVVV;
+  // opmask operands name k0..k7 only: VEX.R̄, vvvv and the register r/m must not reach 8
+  if (ops.some((o) => o[0] === "K")) attr |= A.KREGS;
+  if (flags.has("modreg")) attr |= A.MODREG;
   if (sel.mod === 0) attr |= A.MEMONLY;
   if (sel.mod === 1) attr |= A.REGONLY;
   const split = modrm && sel.mod === undefined && r.exec.includes("$M");  // $M (type) or $MB (bool)

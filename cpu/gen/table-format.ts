@@ -14,7 +14,8 @@
 //   flags space-separated: lock (LOCK allowed), i64 (invalid in 64-bit mode), o64 (64-bit
 //         mode only), d64 (default 64-bit operand in 64-bit mode), f64 (always 64-bit in
 //         64-bit mode), end (ends a decoded block), strict (missing mandatory-prefix forms
-//         are #UD instead of ignoring the prefix), rep (string op: keep F3/F2).
+//         are #UD instead of ignoring the prefix), rep (string op: keep F3/F2), modreg (ModRM.mod is ignored: the
+//         r/m operand is always a register, as for MOV to/from CR/DR).
 export interface Row {
   op: string;
   asm: string;

@@ -25,6 +25,10 @@ export interface CpuExports {
   inject(vec: number): number;
   cpl(): number;
   mode(): number;
+  decode_len(addr: number, avail: number, mode: number): number;
+  decode_id(): number;
+  code_written(pa: number, len: number): void;
+  decode_buf(src: number, n: number, stride: number, mode: number, lens: number, ids: number): void;
   [name: string]: unknown;
 }
 
@@ -135,6 +139,7 @@ export class WasmCpu {
     this.setU32(this.L.S_FEAT, features);
     this.setU32(this.L.S_VENDOR, vendor);
     (this.ex.xsave_init as () => void)();
+    this.ex.state_changed();   // the decode mode carries the vendor (MODE_AMD)
   }
 
   run(budget: number): number { return this.ex.run(budget); }

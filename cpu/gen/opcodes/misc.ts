@@ -22,7 +22,7 @@ export const misc: Family = {
     row("NP 0F AE /5 reg", "lfence", "nop(r)"),
     row("NP 0F AE /6 reg", "mfence", "nop(r)"),
     row("NP 0F AE /7 reg", "sfence", "nop(r)"),
-    row("NP 0F AE /7 mem", "clflush Mb", "nop(r)"),
+    row("NP 0F AE /7 mem", "clflush Mb", "clflush(r)"),
     row("0F 37", "getsec", "ud2(r)"),
   ],
 };

@@ -3,10 +3,12 @@ import { row, type Family } from "../table-format";
 export const system: Family = {
   module: "system",
   rows: [
-    row("0F 20 /r", "mov Rq,Cq", "mov_from_cr(r)", "nosize"),
-    row("0F 22 /r", "mov Cq,Rq", "mov_to_cr(r)", "nosize end"),
-    row("0F 21 /r", "mov Rq,Dq", "mov_dr(r, false)", "nosize"),
-    row("0F 23 /r", "mov Dq,Rq", "mov_dr(r, true)", "nosize end"),
+    // ModRM.mod is ignored (always the register form); CR1, CR5-7 do not exist
+    // (#UD at decode; CR8 is REX.R with reg 0, CR9-15 are #UD in the handler)
+    ...[0, 2, 3, 4].map((n) => row(`0F 20 /${n}`, "mov Rq,Cq", "mov_from_cr(r)", "nosize modreg")),
+    ...[0, 2, 3, 4].map((n) => row(`0F 22 /${n}`, "mov Cq,Rq", "mov_to_cr(r)", "nosize modreg end")),
+    row("0F 21 /r", "mov Rq,Dq", "mov_dr(r, false)", "nosize modreg"),
+    row("0F 23 /r", "mov Dq,Rq", "mov_dr(r, true)", "nosize modreg end"),
     row("0F 06", "clts", "clts(r)"),
     row("0F 01 /6", "lmsw Ew", "lmsw(r, $MB)", "nosize end"),
     row("0F 01 /4", "smsw Ev", "smsw(r, $S, $MB)"),
@@ -30,8 +32,9 @@ export const system: Family = {
     row("F3 0F AE /1 reg", "rdgsbase Rv", "fsgsbase(r, $S, true, false)", "o64 osz"),
     row("F3 0F AE /2 reg", "wrfsbase Rv", "fsgsbase(r, $S, false, true)", "o64 osz"),
     row("F3 0F AE /3 reg", "wrgsbase Rv", "fsgsbase(r, $S, true, true)", "o64 osz"),
-    row("8C /r", "mov Ev,Sw", "mov_from_sreg(r, $S, $MB)", "osz"),
-    row("8E /r", "mov Sw,Ew", "mov_to_sreg(r, $MB)", "nosize end"),
+    // only ES CS SS DS FS GS exist (ModRM.reg 6, 7 are #UD); MOV to CS is #UD
+    ...[0, 1, 2, 3, 4, 5].map((n) => row(`8C /${n}`, "mov Ev,Sw", "mov_from_sreg(r, $S, $MB)", "osz")),
+    ...[0, 2, 3, 4, 5].map((n) => row(`8E /${n}`, "mov Sw,Ew", "mov_to_sreg(r, $MB)", "nosize end")),
     row("06", "push es", "push_sreg(r, $S, ES)", "i64 d64"),
     row("0E", "push cs", "push_sreg(r, $S, CS)", "i64 d64"),
     row("16", "push ss", "push_sreg(r, $S, SS)", "i64 d64"),

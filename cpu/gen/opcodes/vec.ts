@@ -23,12 +23,12 @@ for (const [ld, stc, p, m, al] of [...moves, ["6F", "7F", "F2", "movdqu8/16", fa
 rows.push(
   row("66 0F 6E /r", "movd/q Vx,Ey", "movd(r, true, $MB)", "strict"),
   row("66 0F 7E /r", "movd/q Ey,Vx", "movd(r, false, $MB)", "strict"),
-  row("66 V 0F 6E /r", "vmovd/q Vx,Ey", "movd(r, true, $MB)", "strict"),
-  row("66 V 0F 7E /r", "vmovd/q Ey,Vx", "movd(r, false, $MB)", "strict"),
+  row("66 V 0F 6E /r L0", "vmovd/q Vx,Ey", "movd(r, true, $MB)", "strict"),
+  row("66 V 0F 7E /r L0", "vmovd/q Ey,Vx", "movd(r, false, $MB)", "strict"),
   row("F3 0F 7E /r", "movq Vx,Wq", "movq_xmm(r, true, $MB)", "strict"),
   row("66 0F D6 /r", "movq Wq,Vx", "movq_xmm(r, false, $MB)", "strict"),
-  row("F3 V 0F 7E /r", "vmovq Vx,Wq", "movq_xmm(r, true, $MB)", "strict"),
-  row("66 V 0F D6 /r", "vmovq Wq,Vx", "movq_xmm(r, false, $MB)", "strict"),
+  row("F3 V 0F 7E /r L0", "vmovq Vx,Wq", "movq_xmm(r, true, $MB)", "strict"),
+  row("66 V 0F D6 /r L0", "vmovq Wq,Vx", "movq_xmm(r, false, $MB)", "strict"),
 );
 // integer logic/arithmetic: [opcode, mnemonic, OP, element size, evex?]
 const ops: [string, string, number, number, boolean][] = [
