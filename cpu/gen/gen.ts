@@ -227,9 +227,23 @@ const dispatch = header +
   `// One case per handler variant; the switch compiles to a br_table inside the run loop.\n` +
   imports.join("\n") + "\n" +
   (constNames.size ? `import { ${[...constNames].sort().join(", ")} } from "./exec/consts";\n` : "") +
-  `\n@inline export function dispatch(id: u32, r: usize): i32 {\n  switch (id) {\n` +
-  variants.map((v) => `    case ${v.id}: return ${v.exec};`).join("\n") +
-  `\n    default: return op_ud(r);\n  }\n}\n`;
+  `\n@inline export function dispatch(id: u32, r: usize): i32 {\n` + dispatchChunks() + `  return op_ud(r);\n}\n`;
+
+// Binaryen turns a switch into a br_table only when its case range is at most 1024
+// (RemoveUnusedBrs tablify, MAX_RANGE); a bigger switch stays a chain of compares, one per
+// handler id before the right one (measured: W1 at 5 MIPS with 1122 ids in one switch).
+// So the ids go out in chunks of DISPATCH_CHUNK, each its own switch behind one range check.
+function dispatchChunks(): string {
+  const DISPATCH_CHUNK = 1000;
+  let out = "";
+  for (let lo = 0; lo < variants.length; lo += DISPATCH_CHUNK) {
+    const hi = Math.min(lo + DISPATCH_CHUNK, variants.length);
+    out += `  if (id < ${hi}) {\n    switch (id) {\n` +
+      variants.slice(lo, hi).map((v) => `      case ${v.id}: return ${v.exec};`).join("\n") +
+      `\n      default: return op_ud(r);\n    }\n  }\n`;
+  }
+  return out;
+}
 
 const ids = variants.map((v) => ({ id: v.id, asm: v.asm, size: v.size, mem: v.mem, family: v.family, op: v.op }));
 
