@@ -201,6 +201,15 @@ export function cond(cc: u32): bool {
   return (cc & 1) ? !r : r;
 }
 
+// cond() with JZ/JNZ and JB/JNB after CMP/SUB inlined into the caller (Jcc): loop
+// branches are mostly these, and cond() is a call plus a switch.
+@inline export function cond_fast(cc: u32): bool {
+  const op = lf_op();
+  const kind = op & 0xFF;
+  if ((cc >> 1) == 2 && kind != LF_NONE) return (lf_res() == 0) != ((cc & 1) != 0);
+  return cond(cc);
+}
+
 function slow_cond(c: u32): bool {
   switch (c) {
     case 0: return get_of() != 0;
