@@ -26,6 +26,11 @@ export const ID_UD: u16 = 0;
 export const ID_GP_LEN: u16 = 1;
 
 let arena_top: usize = BLK_ARENA;
+// Set when a block is built (its page marked in CODEMAP): flush_code has work to do only
+// then. Start-up calls slot() five times before any code runs, and each full flush writes
+// 13 MiB (hash heads, CODEMAP, CODEGEN): ~50 ms of page faults for nothing.
+export let code_dirty: bool = false;
+export function set_code_dirty(v: bool): void { code_dirty = v; }
 
 export function blocks_flush(): void {
   memory.fill(BLK_HASH, 0, (1 << HASH_BITS) * 4);
@@ -105,6 +110,7 @@ export function block_build(host: usize, avail: u32, lin: u64, pa: u64, m: u32):
   store<u32>(b, load<u32>(hp), H_NEXT);
   store<u32>(hp, <u32>b);
   arena_top = rec;
+  code_dirty = true;
   mark_code(pa, off);
   return b;
 }

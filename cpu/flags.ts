@@ -71,6 +71,22 @@ export function get_cf(): u64 {
   return 0;
 }
 
+// CF for INC/DEC, which must preserve it: the common producers are inlined (a preceding
+// SUB/CMP, logic op, INC/DEC or ADD), the rest go to get_cf(). W1 runs INC after SUB and
+// W2 DEC after AND, so the call and its switch were on every iteration.
+@inline export function get_cf_fast(): u64 {
+  const op = lf_op();
+  const kind = op & 0xFF;
+  if (kind == LF_SUB) {
+    const m = size_mask(op >> 8);
+    return (lf_a() & m) < (lf_b() & m) ? 1 : 0;
+  }
+  if (kind == LF_LOGIC) return 0;
+  if (kind == LF_INC || kind == LF_DEC) return load<u64>(STATE + S_LF_CF);
+  if (kind == LF_ADD) return lf_res() < (lf_a() & size_mask(op >> 8)) ? 1 : 0;
+  return get_cf();
+}
+
 export function get_zf(): u64 {
   if ((lf_op() & 0xFF) == LF_NONE) return load<u64>(STATE + S_RFLAGS) & ZF;
   return lf_res() == 0 ? ZF : 0;
@@ -184,6 +200,15 @@ export function cond(cc: u32): bool {
     r = slow_cond(c);
   }
   return (cc & 1) ? !r : r;
+}
+
+// cond() with JZ/JNZ and JB/JNB after CMP/SUB inlined into the caller (Jcc): loop
+// branches are mostly these, and cond() is a call plus a switch.
+@inline export function cond_fast(cc: u32): bool {
+  const op = lf_op();
+  const kind = op & 0xFF;
+  if ((cc >> 1) == 2 && kind != LF_NONE) return (lf_res() == 0) != ((cc & 1) != 0);
+  return cond(cc);
 }
 
 function slow_cond(c: u32): bool {

@@ -12,7 +12,7 @@ import { set_seg, update_mode } from "./state";
 import { get_rflags, materialize } from "./flags";
 import { tlb_flush, tlb_select, mmio_respond } from "./mmu/access";
 import { set_slot, set_a20 } from "./mmu/phys";
-import { blocks_flush } from "./block";
+import { blocks_flush, code_dirty, set_code_dirty } from "./block";
 import { run as run_loop } from "./loop";
 import { io_complete_in, io_cancel_in } from "./exec/io";
 import { NHANDLERS } from "./decode/tables.gen";
@@ -84,6 +84,8 @@ export function rflags_lo(): i32 { return <i32>get_rflags(); }
 export function flags_fold(): void { materialize(); }
 export function flush_tlb(): void { tlb_flush(); }
 export function flush_code(): void {
+  if (!code_dirty) { tlb_flush(); return; }   // nothing decoded since the last flush
+  set_code_dirty(false);
   blocks_flush();
   memory.fill(CODEMAP, 0, 0x800000);
   memory.fill(CODEGEN, 0, 0x400000);

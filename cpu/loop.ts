@@ -68,6 +68,23 @@ function fetch_crossing(lin: u64, m: u32): i32 {
   return len;
 }
 
+// The per-instruction loop. It is its own function (Binaryen does not inline functions
+// with loops) so that only `rec` and `st` are live across the dispatch switch: inlined
+// into run(), the block loop's locals were live there too and V8 kept `rec` in a stack
+// slot, with spills and reloads around every dispatch.
+let exec_rec: usize = 0;
+function exec_block(first: usize): i32 {
+  let rec = first;
+  let st: i32 = ST_OK;
+  while (rec < blk_end) {
+    st = dispatch(<u32>load<u16>(rec), rec);
+    if (st != ST_OK) break;
+    rec += REC;
+  }
+  exec_rec = rec;
+  return st;
+}
+
 export function run(budget: i32): i32 {
   let left: i64 = <i64>budget;
   set_exit_after(false);
@@ -136,14 +153,9 @@ export function run(budget: i32): i32 {
     set_next_rip(rip + <u64>load<u16>(blk, H_LEN));
     set_blk_ppn(pa >> 12);
     const first = blk + H_SIZE;
-    let rec = first;
     set_blk_end(first + n * REC);
-    let st: i32 = ST_OK;
-    while (rec < blk_end) {
-      st = dispatch(<u32>load<u16>(rec), rec);
-      if (st != ST_OK) break;
-      rec += REC;
-    }
+    const st = exec_block(first);
+    const rec = exec_rec;
     const done = <u32>((rec - first) / REC);
     const last = first + ninsn * REC;
     if (st == ST_OK) {

@@ -4,7 +4,7 @@
 import { is, bits, Reg, Mem, OpADD, OpOR, OpADC, OpSBB, OpAND, OpSUB, OpXOR, OpCMP, OpTEST } from "./consts";
 import { read_G, write_G, read_E_rmw, write_E_rmw, mask, mem_lin, rdregT, wrregT, maskT, read_ET, read_GT, read_rmwT, write_rmwT } from "./operand";
 import { rdreg, wrreg, rd64, wr64, RAX, RDX, RBX, RCX, ZF } from "../state";
-import { set_lazy, set_lazy_cf, get_cf, set_arith, LF_ADD, LF_ADC, LF_SUB, LF_SBB, LF_LOGIC, LF_INC, LF_DEC, LF_NEG } from "../flags";
+import { set_lazy, set_lazy_cf, get_cf, get_cf_fast, set_arith, LF_ADD, LF_ADC, LF_SUB, LF_SBB, LF_LOGIC, LF_INC, LF_DEC, LF_NEG } from "../flags";
 import { R_REG, R_RM, R_IMM, R_SEG } from "../decode/decoder";
 import { fault_pending, ST_OK, ST_FAULT, raise_gp } from "../except/fault";
 import { ld_rmw, st } from "../mmu/access";
@@ -73,7 +73,7 @@ import { ld_rmw, st } from "../mmu/access";
   let a: u64;
   if (is<M, Mem>()) { a = read_rmwT<T>(r); if (fault_pending) return ST_FAULT; }
   else a = rdregT<T>(OPREG ? load<u8>(r, R_REG) : load<u8>(r, R_RM));
-  const cf = get_cf();
+  const cf = get_cf_fast();
   const res = (DEC ? a - 1 : a + 1) & maskT<T>();
   if (is<M, Mem>()) { if (!write_rmwT<T>(r, res)) return ST_FAULT; }
   else wrregT<T>(OPREG ? load<u8>(r, R_REG) : load<u8>(r, R_RM), res);

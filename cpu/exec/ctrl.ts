@@ -4,7 +4,7 @@
 import { sp_add, mask, maskT, pushT, popT, read_ET } from "./operand";
 import { is, Mem } from "./consts";
 import { wrreg, rdreg, RCX } from "../state";
-import { cond } from "../flags";
+import { cond, cond_fast } from "../flags";
 import { R_IMM, R_OPC, R_START, R_LEN, R_ASZ } from "../decode/decoder";
 import { fault_pending, ST_OK, ST_FAULT } from "../except/fault";
 import { blk_rip, set_next_rip } from "../ctl";
@@ -16,7 +16,7 @@ import { blk_rip, set_next_rip } from "../ctl";
 
 // 70-7F Jcc Jb, 0F 80-8F Jcc Jz
 @inline export function jcc<T>(r: usize): i32 {
-  if (cond(<u32>load<u8>(r, R_OPC) & 15)) set_next_rip((blk_rip + load<u64>(r, R_IMM)) & maskT<T>());
+  if (cond_fast(<u32>load<u8>(r, R_OPC) & 15)) set_next_rip((blk_rip + load<u64>(r, R_IMM)) & maskT<T>());
   return ST_OK;
 }
 // EB JMP Jb, E9 JMP Jz

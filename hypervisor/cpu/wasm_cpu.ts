@@ -45,6 +45,8 @@ let layoutCache: Layout | null = null;
 const PAGE = 65536;
 
 export class WasmCpu {
+  /** Compile cpu.wasm now (otherwise the first constructor does); for start-up timing. */
+  static precompile(): void { module(); }
   readonly memory: WebAssembly.Memory;
   readonly ex: CpuExports;
   readonly L: Layout;
@@ -89,7 +91,7 @@ export class WasmCpu {
     return this.dv;
   }
 
-  /** Allocate host memory (zeroed), `align` a power of two. Returns its address. */
+  /** Allocate host memory (zeroed: it has never been used), `align` a power of two. Returns its address. */
   alloc(size: number, align = 4096): number {
     const addr = Math.ceil(this.heapTop / align) * align;   // not &~(align-1): int32 above 2 GiB
     const end = addr + size;
