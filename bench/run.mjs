@@ -3,6 +3,10 @@
 //
 //   w1       perf-anchors W1: 10-instruction ALU loop at CPL3 (guest-images/bin/w1.rom)
 //   w2       perf-anchors W2: 10-instruction memory loop through 4-level paging (w2.rom)
+//   w3, w3z  perf-anchors W3: XSAVE+XRSTOR pairs at CPL0 (w3.rom: x87|SSE|AVX, 832-byte area;
+//            w3z.rom: + AVX-512 state, 2688 bytes); reports ns per pair. The guest's DONE value
+//            (XOR of the saved area) does not depend on N and is checked against
+//            guest-images/expected.json
 //   startup  node start -> first guest instruction (fresh processes), and in-process
 //            compile + instantiate + load + first instruction; `node -e 0` as baseline
 //
@@ -105,6 +109,38 @@ async function workload(which, N) {
   });
 }
 
+// W3: ns per XSAVE+XRSTOR pair = (time(N) - time(1)) / (N - 1); each iteration is
+// xsave64, xrstor64, dec, jnz, so the two loop instructions are included, as in perf-anchors.
+async function xsavePair(which, N) {
+  const base = readFileSync(root + `guest-images/bin/${which}.rom`);
+  const expected = JSON.parse(readFileSync(root + "guest-images/expected.json", "utf8")).images[`${which}.rom`].stdout;
+  const want = expected.split("\n").find((l) => l.startsWith("DONE "));
+  const res = {};
+  for (const n of [1n, N]) {
+    const rom = patchN(base, n);
+    const w = runImage(rom);
+    if (!w.out.includes(want)) {
+      log(`${which} N=${n}: WRONG RESULT: want "${want}", guest printed ${JSON.stringify(w.out.slice(-200))}`);
+      failed = true;
+      return;
+    }
+    const cpu = [];
+    const b = await bench(`${which} N=${n}`, () => {
+      const c0 = cpuNow();
+      const r = runImage(rom);
+      cpu.push(cpuNow() - c0);
+      if (!r.out.includes(want)) failed = true;
+    });
+    res[n] = { b, insns: w.insns, t: median(b.stats.sample), cpu: median(cpu) };
+    log(`  ${b.name}: ${(b.stats.mean * 1e3).toFixed(2)} ms ±${b.stats.rme.toFixed(1)}% (${b.stats.sample.length} samples), ${w.insns} insns, checksum ok`);
+  }
+  const a = res[1n], z = res[N];
+  const pairs = Number(N - 1n);
+  const ns = (z.t - a.t) / pairs * 1e9, cpuNs = (z.cpu - a.cpu) / pairs * 1e9;
+  log(`${which}: ${ns.toFixed(1)} ns per XSAVE+XRSTOR pair (wall), ${cpuNs.toFixed(1)} ns (CPU time)`);
+  emit({ name: which, N: Number(N), hz: z.b.hz, rme: z.b.stats.rme, samples: z.b.stats.sample.length, nsPerPair: +ns.toFixed(1), cpuNsPerPair: +cpuNs.toFixed(1) });
+}
+
 async function startup() {
   const rom = root + "guest-images/bin/w0.rom";
   const spawnMs = (argv) => { const t = performance.now(); const r = spawnSync(process.execPath, argv, { encoding: "utf8" }); if (r.status !== 0) throw new Error(r.stderr); return { ms: performance.now() - t, out: r.stdout }; };
@@ -131,5 +167,7 @@ async function startup() {
 log(`x86kvm bench: node ${process.version}, cpu.wasm sha256 ${wasmSha}, load average ${readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ")}`);
 if (want("w1")) await workload("w1", BigInt(opt("n1", quick ? 1_000_000 : 3_000_000)));
 if (want("w2")) await workload("w2", BigInt(opt("n2", quick ? 500_000 : 2_000_000)));
+if (want("w3")) await xsavePair("w3", BigInt(opt("n3", quick ? 200_000 : 1_000_000)));
+if (want("w3z")) await xsavePair("w3z", BigInt(opt("n3", quick ? 200_000 : 1_000_000)));
 if (want("startup")) await startup();
 if (failed) { log("FAILED: a workload produced a wrong checksum"); process.exitCode = 1; }

@@ -20,7 +20,7 @@ import { rd32, wr32, RAX, RCX, RDX, CR0_TS, CR0_EM, CR0_AM, CR4_OSXSAVE, CR4_OSF
 import { ld, st } from "../mmu/access";
 import { mem_lin } from "./operand";
 import { R_SEG, R_PFX, P_LOCK, P_REXW } from "../decode/decoder";
-import { translate, tr_host, tr_pa, tr_mmio, smc_check, tlb_flush } from "../mmu/access";
+import { translate, tr_host, tr_pa, tr_mmio, smc_check, tlb_flush, tlb_host } from "../mmu/access";
 import { ACC_W } from "../mmu/paging";
 import { fault_pending, raise, raise_gp, raise_ud, ST_OK, ST_FAULT, ST_END, X86_TRAP_NM, X86_TRAP_AC, X86_TRAP_GP, VEC_INTERNAL, clear_fault, fault_vec } from "../except/fault";
 import { cpuid_query, cpuid_out_a, cpuid_out_b, cpuid_out_c, cpuid_out_d } from "./misc";
@@ -167,6 +167,17 @@ function xa_need(off: u32, len: u32, write: bool): bool {
     const have = load<u64>(xa_page_host + idx * 8) != <u64>-1;
     if (!have || (write && !load<u8>(xa_page_w + idx))) {
       const probe = page == (last >> 12) ? last : (page << 12) | 0xFFF;
+      // a TLB hit needs no walk; a write hit also means the page holds no
+      // decoded code (no self-modification check needed: pa = all-ones)
+      const th = xa_sys ? 0 : tlb_host(probe, write);
+      if (th != 0) {
+        store<u64>(xa_page_host + idx * 8, <u64>th & ~<u64>0xFFF);
+        store<u64>(xa_page_pa + idx * 8, <u64>-1);
+        if (write) store<u8>(xa_page_w + idx, 1);
+        if (page == (first >> 12)) break;
+        page--;
+        continue;
+      }
       if (!translate(probe, write ? ACC_W : 0, xa_seg, xa_sys)) {
         if (tr_mmio) raise(VEC_INTERNAL, 0, false);
         return false;
@@ -182,8 +193,19 @@ function xa_need(off: u32, len: u32, write: bool): bool {
 }
 
 // Copy between the register file (or a scratch buffer) and the area.
+// Host address of area byte `off` when [off, off+len) lies in one page whose
+// write needs no self-modification check, else 0 (then the general path runs).
+@inline function xa_direct(off: u32, len: u32, write: bool): usize {
+  if (xa_host_mode) return xa_base_host + off;
+  const lin = xa_lin + <u64>off;
+  if ((<u32>lin & 0xFFF) + len > 4096) return 0;
+  const idx = <u32>((lin >> 12) - (xa_lin >> 12));
+  if (write && load<u64>(xa_page_pa + idx * 8) != <u64>-1) return 0;
+  return <usize>load<u64>(xa_page_host + idx * 8) + (<usize>lin & 0xFFF);
+}
 function xa_out(off: u32, src: usize, len: u32): void {
-  if (xa_host_mode) { memory.copy(xa_base_host + off, src, len); return; }
+  const d = xa_direct(off, len, true);
+  if (d != 0) { memory.copy(d, src, len); return; }
   let lin = xa_lin + <u64>off;
   let done: u32 = 0;
   const p0 = xa_lin >> 12;
@@ -192,14 +214,16 @@ function xa_out(off: u32, src: usize, len: u32): void {
     const n = min(inpage, len - done);
     const idx = <u32>((lin >> 12) - p0);
     const h = <usize>load<u64>(xa_page_host + idx * 8) + (<usize>lin & 0xFFF);
-    smc_check(load<u64>(xa_page_pa + idx * 8) + (lin & 0xFFF), n);
+    const pa = load<u64>(xa_page_pa + idx * 8);
+    if (pa != <u64>-1) smc_check(pa + (lin & 0xFFF), n);
     memory.copy(h, src + done, n);
     done += n;
     lin += <u64>n;
   }
 }
 function xa_in(off: u32, dst: usize, len: u32): void {
-  if (xa_host_mode) { memory.copy(dst, xa_base_host + off, len); return; }
+  const d = xa_direct(off, len, false);
+  if (d != 0) { memory.copy(dst, d, len); return; }
   let lin = xa_lin + <u64>off;
   let done: u32 = 0;
   const p0 = xa_lin >> 12;
@@ -214,10 +238,10 @@ function xa_in(off: u32, dst: usize, len: u32): void {
   }
 }
 const tmp = memory.data(64);
-function xa_rd64(off: u32): u64 { xa_in(off, tmp, 8); return load<u64>(tmp); }
-function xa_wr64(off: u32, v: u64): void { store<u64>(tmp, v); xa_out(off, tmp, 8); }
-function xa_rd32(off: u32): u32 { xa_in(off, tmp, 4); return load<u32>(tmp); }
-function xa_wr32(off: u32, v: u32): void { store<u32>(tmp, v); xa_out(off, tmp, 4); }
+function xa_rd64(off: u32): u64 { const d = xa_direct(off, 8, false); if (d) return load<u64>(d); xa_in(off, tmp, 8); return load<u64>(tmp); }
+function xa_wr64(off: u32, v: u64): void { const d = xa_direct(off, 8, true); if (d) { store<u64>(d, v); return; } store<u64>(tmp, v); xa_out(off, tmp, 8); }
+function xa_rd32(off: u32): u32 { const d = xa_direct(off, 4, false); if (d) return load<u32>(d); xa_in(off, tmp, 4); return load<u32>(tmp); }
+function xa_wr32(off: u32, v: u32): void { const d = xa_direct(off, 4, true); if (d) { store<u32>(d, v); return; } store<u32>(tmp, v); xa_out(off, tmp, 4); }
 
 // ---- x87 legacy region ----
 // Slot j of the image holds ST(j) = physical register (TOP + j) mod 8; the
@@ -359,8 +383,8 @@ function area_lin(r: usize, align: u32): u64 {
 // Largest byte offset + 1 written by a standard-format save of `mask`.
 function std_extent(mask: u64): u32 {
   let end: u32 = 576;
-  for (let i: u32 = 2; i < 32; i++) {
-    if (!((mask >> <u64>i) & 1)) continue;
+  for (let m = mask & ~<u64>3; m != 0; m &= m - 1) {
+    const i = <u32>ctz(m);
     const e = comp_off(i) + comp_size(i);
     if (e > end) end = e;
   }
@@ -370,8 +394,8 @@ function std_extent(mask: u64): u32 {
 const coff = memory.data(4 * 32);
 function compact_layout(mask: u64): u32 {
   let off: u32 = 576;
-  for (let i: u32 = 2; i < 32; i++) {
-    if (!((mask >> <u64>i) & 1)) continue;
+  for (let m = mask & ~<u64>3; m != 0; m &= m - 1) {
+    const i = <u32>ctz(m);
     if (comp_ecx(i) & 2) off = (off + 63) & ~63;
     store<u32>(coff + i * 4, off);
     off += comp_size(i);
@@ -388,8 +412,10 @@ function do_save(kind: u32, rexw: bool, rf: u64): bool {
   const mxcsr = load<u32>(XSTATE + X_MXCSR);
   if (kind == K_XSAVE || kind == K_XSAVEOPT) {
     // probe: highest component first, header (read-modify-write), legacy
-    for (let i: i32 = 31; i >= 2; i--) {
-      if ((rf >> <u64>i) & 1) { if (!xa_need(comp_off(<u32>i), comp_size(<u32>i), true)) return false; }
+    for (let m = rf & ~<u64>3; m != 0;) {
+      const i = 63 - <u32>clz(m);
+      m &= ~(<u64>1 << <u64>i);
+      if (!xa_need(comp_off(i), comp_size(i), true)) return false;
     }
     if (!xa_need(512, 8, true)) return false;
     if (rf & 1) { if (!xa_need(0, 24, true) || !xa_need(32, 128, true)) return false; }
@@ -406,8 +432,8 @@ function do_save(kind: u32, rexw: bool, rf: u64): bool {
     if ((rf & 1) && !(skip & 1)) { x87_image(rexw, (xfddis & 1) != 0); xa_out(0, x87buf, 24); xa_out(32, x87buf + 32, 128); }
     if ((rf & 2) && !(skip & 2)) xa_out(160, XSTATE + X_XMM, nregs() * 16);
     if (rf & 6) { xa_wr32(24, mxcsr); xa_wr32(28, load<u32>(STATE + S_MXCSR_MASK)); }
-    for (let i: u32 = 2; i < 32; i++) {
-      if (!((rf >> <u64>i) & 1) || ((skip >> <u64>i) & 1)) continue;
+    for (let m = rf & ~skip & ~<u64>3; m != 0; m &= m - 1) {
+      const i = <u32>ctz(m);
       save_comp(i, comp_off(i), ((xfddis >> <u64>i) & 1) != 0);
     }
     xa_wr64(512, (old & ~rf) | (inuse & rf));
@@ -417,15 +443,17 @@ function do_save(kind: u32, rexw: bool, rf: u64): bool {
   let tbs = rf & inuse;
   if ((rf & 2) && mxcsr != MXCSR_DEFAULT) tbs |= 2;          // isa.md §6.4 (M4)
   const end = compact_layout(rf);
-  for (let i: i32 = 31; i >= 2; i--) {
-    if ((tbs >> <u64>i) & 1) { if (!xa_need(load<u32>(coff + <u32>i * 4), comp_size(<u32>i), true)) return false; }
+  for (let m = tbs & ~<u64>3; m != 0;) {
+    const i = 63 - <u32>clz(m);
+    m &= ~(<u64>1 << <u64>i);
+    if (!xa_need(load<u32>(coff + i * 4), comp_size(i), true)) return false;
   }
   if (!xa_need(512, 16, true)) return false;
   if (tbs & 1) { if (!xa_need(0, 24, true) || !xa_need(32, 128, true)) return false; }
   if (tbs & 2) { if (!xa_need(24, 8, true) || !xa_need(160, 256, true)) return false; }
   if (tbs & 1) { x87_image(rexw, false); xa_out(0, x87buf, 24); xa_out(32, x87buf + 32, 128); }
   if (tbs & 2) { xa_wr32(24, mxcsr); xa_wr32(28, load<u32>(STATE + S_MXCSR_MASK)); xa_out(160, XSTATE + X_XMM, nregs() * 16); }
-  for (let i: u32 = 2; i < 32; i++) if ((tbs >> <u64>i) & 1) save_comp(i, load<u32>(coff + i * 4), false);
+  for (let m = tbs & ~<u64>3; m != 0; m &= m - 1) { const i = <u32>ctz(m); save_comp(i, load<u32>(coff + i * 4), false); }
   xa_wr64(512, tbs);
   xa_wr64(520, rf | B63);
   void end;
@@ -479,8 +507,8 @@ function do_restore(S_form: bool, rexw: bool, rf: u64): bool {
   if ((to_restore & 1)) { if (!xa_need(0, 160, false)) return false; }
   if ((to_restore & 2)) { if (!xa_need(160, 256, false)) return false; }
   if (compacted) compact_layout(fmt);
-  for (let i: u32 = 2; i < 32; i++) {
-    if (!((to_restore >> <u64>i) & 1)) continue;
+  for (let m = to_restore & ~<u64>3; m != 0; m &= m - 1) {
+    const i = <u32>ctz(m);
     const off = compacted ? load<u32>(coff + i * 4) : comp_off(i);
     if (!xa_need(off, i == 9 ? 4 : comp_size(i), false)) return false;
   }
@@ -494,8 +522,8 @@ function do_restore(S_form: bool, rexw: bool, rf: u64): bool {
     else memory.fill(XSTATE + X_XMM, 0, nregs() * 16);
   }
   if (load_mx || init_mx) store<u32>(XSTATE + X_MXCSR, mx);
-  for (let i: u32 = 2; i < 32; i++) {
-    if (!((rf >> <u64>i) & 1)) continue;
+  for (let m = rf & ~<u64>3; m != 0; m &= m - 1) {
+    const i = <u32>ctz(m);
     if ((to_restore >> <u64>i) & 1) load_comp(i, compacted ? load<u32>(coff + i * 4) : comp_off(i));
     else comp_init(i);
   }
