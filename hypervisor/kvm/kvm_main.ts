@@ -77,6 +77,7 @@ export class KvmSystem {
     c.ex.reset();
     c.setU32(L.S_CPUID_PTR, this.cpuidBuf);
     this.loadCpuidRegs([], false);
+    c.setGpr(2, 0x600n);             // kvm_vcpu_reset: RDX = CPUID.1:EAX, 0x600 while the vCPU has no CPUID
     this.vcpuTemplate = c.bytes.slice(L.STATE, L.STATE + STATE_BYTES);
     this.fpuHost = (cfg.fpu ?? defaultHostFpu)({
       cpu: c, kernel: cfg.kernel, hostCpuid: this.hostCpuid, scratch: this.scratch,

@@ -6,7 +6,7 @@ import type { Vcpu } from "./vcpu";
 import * as K from "../uapi/ioctl";
 import {
   KVM_EXIT, EINVAL, EFAULT, E2BIG, EINTR, ENXIO, EBUSY, KVM_MAX_CPUID_ENTRIES, KVM_NR_INTERRUPTS, KVM_MSRS_MAX,
-  KVM_GUESTDBG, KVM_GUESTDBG_VALID_MASK, KVM_VCPUEVENT, KVM_INTERNAL_ERROR_EMULATION,
+  KVM_GUESTDBG, KVM_VCPUEVENT, KVM_INTERNAL_ERROR_EMULATION,
 } from "../uapi/consts";
 import { dvOf, readCpuidEntry, writeCpuidEntry, REGS_GPR_INDEX, SREGS_SEGS, SEG_FIELDS, type KvmSegment } from "../uapi/structs";
 import type { CpuidEntry } from "../models/cpuid";
@@ -370,7 +370,7 @@ function kvm_vcpu_ioctl_x86_set_vcpu_events(k: KvmSystem, b: Uint8Array): number
 function kvm_arch_vcpu_ioctl_set_guest_debug(k: KvmSystem, v: Vcpu, b: Uint8Array): number {
   const c = k.cpu, L = c.L, dv = dvOf(b);
   const ctl = dv.getUint32(0, true);
-  if (ctl & ~KVM_GUESTDBG_VALID_MASK) return -EINVAL;
+  // x86 does not reject unknown control bits (measured: 0x80000000 → 0 on the 6.18 host)
   if (ctl & (KVM_GUESTDBG.INJECT_DB | KVM_GUESTDBG.INJECT_BP)) {
     if (c.i32(L.S_PEND_EXC) >= 0) return -EBUSY;
     c.setI32(L.S_PEND_EXC, ctl & KVM_GUESTDBG.INJECT_DB ? 1 : 3);
