@@ -135,16 +135,22 @@ export class KvmSystem {
       if (f.kind === "kvm") return this.kvm_dev_ioctl(req, arg);
       if (f.kind === "vm") return this.kvm_vm_ioctl(f.vm, req, arg);
       return this.kvm_vcpu_ioctl(f.vcpu, req, arg);
-    } catch {
+    } catch (e) {
+      this.internalErrors++;
+      this.lastInternalError = e;
       return -EFAULT;
     }
   }
+  /** exceptions the catch-all in ioctl() turned into -EFAULT (a bug in this model if ever non-zero) */
+  internalErrors = 0;
+  lastInternalError: unknown = null;
 
   // ---- argument access: user pointers are Uint8Arrays, or addresses in the host heap ----
   /** copy_{from,to}_user range check: a view of `size` bytes at the user pointer, or null (-EFAULT). */
   user(arg: IoctlArg, size: number, offset = 0): Uint8Array | null {
     if (arg instanceof Uint8Array) return arg.length >= offset + size ? arg.subarray(offset, offset + size) : null;
     if (typeof arg !== "number" && typeof arg !== "bigint") return null;
+    if (typeof arg === "number" && !Number.isSafeInteger(arg)) return null;
     const a = Number(BigInt.asUintN(64, BigInt(arg))) + offset;
     const b = this.cpu.bytes;
     if (a < this.cpu.L.HOST_HEAP || a + size > b.length) return null;
@@ -155,6 +161,7 @@ export class KvmSystem {
     if (arg === undefined) return 0n;
     if (arg instanceof Uint8Array) return BUFFER_AS_INT;
     if (typeof arg === "number") return Number.isFinite(arg) ? BigInt.asUintN(64, BigInt(Math.trunc(arg))) : BUFFER_AS_INT;
+    if (typeof arg !== "bigint") return BUFFER_AS_INT;
     return BigInt.asUintN(64, arg);
   }
 
