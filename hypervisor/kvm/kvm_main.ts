@@ -318,6 +318,7 @@ export class KvmSystem {
       if (!old) return -EINVAL;
       vm.slots.delete(id);
       vm.slotGen++;
+      if (this.loaded?.vm === vm) this.applySlots(vm);
       return 0;
     }
     let move = false;
@@ -335,6 +336,7 @@ export class KvmSystem {
     if (ua < BigInt(this.cpu.L.HOST_HEAP) || ua + size > BigInt(this.cpu.bytes.length)) return -EFAULT;
     vm.slots.set(id, { id, flags, gpa, size, uaddr: Number(ua) });
     vm.slotGen++;
+    if (this.loaded?.vm === vm) this.applySlots(vm);      // the CPU is running this VM: update its slot table now
     return 0;
   }
 
