@@ -53,6 +53,10 @@ export interface VcpuFpu {
   getXsave(buf: Uint8Array, size: number): number;
   /** KVM_SET_XSAVE: buf holds (at least) uabiSize() bytes; 0 or -errno. */
   setXsave(buf: Uint8Array): number;
+  /** KVM_GET_FPU into a 416-byte kvm_fpu (legacy FXSAVE fields, no MXCSR); 0 or -errno. */
+  getFpu(buf: Uint8Array): number;
+  /** KVM_SET_FPU from a 416-byte kvm_fpu; 0 or -errno. */
+  setFpu(buf: Uint8Array): number;
   /** KVM_GET_XCRS into a 392-byte kvm_xcrs; 0 or -errno. */
   getXcrs(buf: Uint8Array): number;
   /** KVM_SET_XCRS from a 392-byte kvm_xcrs; 0 or -errno. */
@@ -235,6 +239,51 @@ export class DefaultVcpuFpu implements VcpuFpu {
     const ex = c.ex as unknown as Record<string, (...a: number[]) => number>;
     const mask = this.host.supportedXcr0 & this.xfeatures;
     const r = this.cfg.inHostContext(mask, () => ex.hostmode_xrstor(S, -1, -1));
+    return r === 0 ? 0 : -EINVAL;
+  }
+
+  // The legacy region as the kernel image holds it (FXSAVE layout, ST in stack order), via a host-mode XSAVE of FP|SSE.
+  private legacy(): Uint8Array | null {
+    const c = this.ctx.cpu, S = this.cfg.scratch;
+    c.bytes.fill(0, S, S + 576);
+    const ex = c.ex as unknown as Record<string, (...a: number[]) => number>;
+    const r = this.cfg.inHostContext(this.host.supportedXcr0 | 3n, () => ex.hostmode_xsave(S, 3, 0));
+    return r === 0 ? c.bytes.slice(S, S + 576) : null;
+  }
+
+  // kvm_arch_vcpu_ioctl_get_fpu: fpr, fcw, fsw, ftwx, last_opcode, last_ip, last_dp, xmm (MXCSR is not copied)
+  getFpu(buf: Uint8Array): number {
+    if (buf.length < 416) return -EFAULT;
+    const x = this.legacy();
+    if (!x) return -EINVAL;
+    buf.fill(0, 0, 416);
+    buf.set(x.subarray(32, 160), 0);
+    buf.set(x.subarray(0, 4), 128);           // fcw, fsw
+    buf[132] = x[4];                          // abridged tag
+    buf.set(x.subarray(6, 8), 134);           // fop
+    buf.set(x.subarray(8, 24), 136);          // last_ip, last_dp
+    buf.set(x.subarray(160, 416), 152);
+    return 0;
+  }
+
+  // kvm_arch_vcpu_ioctl_set_fpu: the same fields back; XSTATE_BV is not touched by the kernel, but restoring
+  // through XRSTOR needs FP|SSE marked present so the values land
+  setFpu(buf: Uint8Array): number {
+    if (buf.length < 416) return -EFAULT;
+    const x = this.legacy();
+    if (!x) return -EINVAL;
+    x.set(buf.subarray(0, 128), 32);
+    x.set(buf.subarray(128, 132), 0);
+    x[4] = buf[132]; x[5] = 0;
+    x.set(buf.subarray(134, 136), 6);
+    x.set(buf.subarray(136, 152), 8);
+    x.set(buf.subarray(152, 408), 160);
+    x.fill(0, 512, 576);
+    dvOf(x).setBigUint64(512, 3n, true);
+    const c = this.ctx.cpu, S = this.cfg.scratch;
+    c.bytes.set(x, S);
+    const ex = c.ex as unknown as Record<string, (...a: number[]) => number>;
+    const r = this.cfg.inHostContext(this.host.supportedXcr0 | 3n, () => ex.hostmode_xrstor(S, 3, 0));
     return r === 0 ? 0 : -EINVAL;
   }
 

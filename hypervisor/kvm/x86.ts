@@ -42,6 +42,8 @@ export function kvm_arch_vcpu_ioctl(k: KvmSystem, v: Vcpu, req: number, arg: Ioc
       return v.fpu.getXsave(b, size);
     }
     case K.KVM_SET_XSAVE: { const b = k.user(arg, v.fpu.uabiSize()); if (!b) return -EFAULT; return v.fpu.setXsave(b); }
+    case K.KVM_GET_FPU: { const b = k.user(arg, 416); if (!b) return -EFAULT; return v.fpu.getFpu(b); }
+    case K.KVM_SET_FPU: { const b = k.user(arg, 416); if (!b) return -EFAULT; return v.fpu.setFpu(b); }
     case K.KVM_GET_XCRS: { const b = k.user(arg, 392); if (!b) return -EFAULT; return v.fpu.getXcrs(b); }
     case K.KVM_SET_XCRS: { const b = k.user(arg, 392); if (!b) return -EFAULT; return v.fpu.setXcrs(b); }
     case K.KVM_ENABLE_CAP: { const b = k.user(arg, K.SIZEOF.kvm_enable_cap); return b ? -EINVAL : -EFAULT; }

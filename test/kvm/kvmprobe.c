@@ -110,6 +110,15 @@ int main(void) {
       num("xcrs_nr", x.nr_xcrs); hex("xcr0", x.xcrs[0].value);
       x.flags = 1;
       num("set_xcrs_flags", rc(vcpu, KVM_SET_XCRS, (unsigned long)&x));
+      struct kvm_fpu f; memset(&f, 0xcc, sizeof f);
+      num("get_fpu", rc(vcpu, KVM_GET_FPU, (unsigned long)&f));
+      num("fpu_fcw", f.fcw); num("fpu_fsw", f.fsw); num("fpu_ftwx", f.ftwx); num("fpu_mxcsr", f.mxcsr);
+      hex("fpu_xmm0_lo", *(unsigned long long *)f.xmm[0]);
+      f.fcw = 0x27f; f.xmm[1][0] = 0x5a; f.mxcsr = 0x1f80;
+      num("set_fpu", rc(vcpu, KVM_SET_FPU, (unsigned long)&f));
+      memset(&f, 0, sizeof f);
+      rc(vcpu, KVM_GET_FPU, (unsigned long)&f);
+      num("fpu_fcw_after_set", f.fcw); num("fpu_xmm1_b0_after_set", f.xmm[1][0]);
       struct kvm_cpuid2 c0 = { .nent = 0 };
       num("get_cpuid2_fresh", rc(vcpu, KVM_GET_CPUID2, (unsigned long)&c0));
       num("get_cpuid2_fresh_nent", c0.nent);

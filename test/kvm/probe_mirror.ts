@@ -81,6 +81,15 @@ export function probe(host: Host): Record<string, unknown> {
   o.xcrs_nr = dvOf(x).getUint32(0, true); o.xcr0 = hex(dvOf(x).getBigUint64(16, true));
   dvOf(x).setUint32(4, 1, true);
   o.set_xcrs_flags = io(vcpu, K.KVM_SET_XCRS, x);
+  const f = new Uint8Array(416).fill(0xcc), fd = dvOf(f);
+  o.get_fpu = io(vcpu, K.KVM_GET_FPU, f);
+  o.fpu_fcw = fd.getUint16(128, true); o.fpu_fsw = fd.getUint16(130, true); o.fpu_ftwx = f[132]; o.fpu_mxcsr = fd.getUint32(408, true);
+  o.fpu_xmm0_lo = hex(fd.getBigUint64(152, true));
+  fd.setUint16(128, 0x27f, true); f[168] = 0x5a; fd.setUint32(408, 0x1f80, true);
+  o.set_fpu = io(vcpu, K.KVM_SET_FPU, f);
+  f.fill(0);
+  io(vcpu, K.KVM_GET_FPU, f);
+  o.fpu_fcw_after_set = fd.getUint16(128, true); o.fpu_xmm1_b0_after_set = f[168];
   const c0 = new Uint8Array(8);
   o.get_cpuid2_fresh = io(vcpu, K.KVM_GET_CPUID2, c0);
   o.get_cpuid2_fresh_nent = dvOf(c0).getUint32(0, true);
