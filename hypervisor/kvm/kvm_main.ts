@@ -9,7 +9,7 @@ import { encodeEntries, type CpuidEntry } from "../models/cpuid";
 import type { KernelBehaviour } from "../kernels";
 import * as K from "../uapi/ioctl";
 import {
-  KVM_API_VERSION, KVM_CAP, EBADF, EINVAL, EFAULT, E2BIG, EEXIST, ENOTTY, ENXIO, EIO, KVM_MAX_VCPUS, KVM_MAX_VCPU_IDS,
+  KVM_API_VERSION, KVM_CAP, EBADF, EINVAL, EFAULT, E2BIG, EEXIST, ENOTTY, ENXIO, KVM_MAX_VCPUS, KVM_MAX_VCPU_IDS,
   KVM_MAX_CPUID_ENTRIES, KVM_MEM_LOG_DIRTY_PAGES, KVM_MEM_READONLY,
 } from "../uapi/consts";
 import { dvOf, writeCpuidEntry } from "../uapi/structs";
@@ -70,13 +70,13 @@ export class KvmSystem {
     c.ex.reset();
     c.bytes.set(encodeEntries(this.hostCpuid), this.cpuidBuf);
     c.setU32(L.S_CPUID_PTR, this.cpuidBuf);
-    this.loadCpuidRegs(this.hostCpuid, true);
+    this.loadCpuidRegs(this.hostCpuid);
     this.hostRegions = [[L.S_CPUID_PTR, 16], [L.S_XCOMP, L.S_MXCSR_MASK + 4 - L.S_XCOMP]].map(
       ([o, n]) => [o, c.bytes.slice(L.STATE + o, L.STATE + o + n)] as [number, Uint8Array]);
     // a fresh vCPU: architectural reset, empty CPUID (until KVM_SET_CPUID2)
     c.ex.reset();
     c.setU32(L.S_CPUID_PTR, this.cpuidBuf);
-    this.loadCpuidRegs([], false);
+    this.loadCpuidRegs([]);
     c.setGpr(2, 0x600n);             // kvm_vcpu_reset: RDX = CPUID.1:EAX, 0x600 while the vCPU has no CPUID
     this.vcpuTemplate = c.bytes.slice(L.STATE, L.STATE + STATE_BYTES);
     this.fpuHost = (cfg.fpu ?? defaultHostFpu)({
@@ -86,7 +86,7 @@ export class KvmSystem {
   }
 
   /** Write a CPUID table into the CPU (the loaded vCPU's, or the host's) and re-derive the feature cache. */
-  loadCpuidRegs(entries: CpuidEntry[], host: boolean): void {
+  loadCpuidRegs(entries: CpuidEntry[]): void {
     const c = this.cpu, L = c.L;
     const n = Math.min(entries.length, KVM_MAX_CPUID_ENTRIES);
     for (let i = 0; i < n; i++) writeCpuidEntry(c.bytes, entries[i], this.cpuidBuf + 40 * i);
@@ -95,7 +95,6 @@ export class KvmSystem {
     c.setU32(L.S_VENDOR, this.vendor);
     (c.ex.xsave_init as () => void)();
     (c.ex.set_mxcsr_mask as (v: number) => void)(this.hostMxcsrMask);
-    void host;
   }
 
   private inHostContext<T>(xcr0: bigint, fn: () => T): T {
@@ -401,4 +400,3 @@ export class KvmSystem {
 // Feature bits (S_FEAT) from a CPUID table: the same derivation the models use.
 import { featuresOf } from "../models/cpuid";
 function featuresFrom(entries: CpuidEntry[]): number { return entries.length ? featuresOf(entries) : 0; }
-void EIO;

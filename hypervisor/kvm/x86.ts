@@ -22,7 +22,7 @@ type Ex = Record<string, (...a: number[]) => number>;
 
 export function kvm_arch_vcpu_ioctl(k: KvmSystem, v: Vcpu, req: number, arg: IoctlArg): number {
   switch (req) {
-    case K.KVM_RUN: return KvmSystem_int(arg) ? -EINVAL : kvm_arch_vcpu_ioctl_run(k, v);
+    case K.KVM_RUN: return intArg(arg) ? -EINVAL : kvm_arch_vcpu_ioctl_run(k, v);
     case K.KVM_GET_REGS: { const b = k.user(arg, 144); if (!b) return -EFAULT; __get_regs(k, b); return 0; }
     case K.KVM_SET_REGS: { const b = k.user(arg, 144); if (!b) return -EFAULT; __set_regs(k, b); return 0; }
     case K.KVM_GET_SREGS: { const b = k.user(arg, 312); if (!b) return -EFAULT; __get_sregs(k, b); return 0; }
@@ -50,11 +50,12 @@ export function kvm_arch_vcpu_ioctl(k: KvmSystem, v: Vcpu, req: number, arg: Ioc
     default: return -EINVAL;
   }
 }
-function KvmSystem_int(arg: IoctlArg): bigint {
+// an ioctl's integer argument (a buffer stands for its non-zero user address)
+function intArg(arg: IoctlArg): bigint {
   if (arg === undefined) return 0n;
-  if (arg instanceof Uint8Array) return 1n;
-  if (typeof arg === "number") return Number.isFinite(arg) ? BigInt.asUintN(64, BigInt(Math.trunc(arg))) : 1n;
-  return BigInt.asUintN(64, arg);
+  if (typeof arg === "bigint") return BigInt.asUintN(64, arg);
+  if (typeof arg === "number" && Number.isFinite(arg)) return BigInt.asUintN(64, BigInt(Math.trunc(arg)));
+  return 1n;
 }
 
 // ---- KVM_RUN ----
@@ -306,7 +307,7 @@ function kvm_set_cpuid(k: KvmSystem, v: Vcpu, entries: CpuidEntry[]): number {
   if (r) return r;
   v.cpuid = entries;
   v.guestSupportedXcr0 = gsx;
-  k.loadCpuidRegs(entries, false);
+  k.loadCpuidRegs(entries);
   return 0;
 }
 function find(e: CpuidEntry[], fn: number, idx = 0): CpuidEntry | undefined {
@@ -390,6 +391,5 @@ function kvm_arch_vcpu_ioctl_set_guest_debug(k: KvmSystem, v: Vcpu, b: Uint8Arra
   }
   c.setU32(L.S_DBG_CTRL, dbg);
   c.setU32(L.S_EXC_BITMAP, bitmap);
-  void EINTR;
   return 0;
 }
