@@ -12,6 +12,7 @@ import { set_seg, update_mode } from "./state";
 import { get_rflags, materialize } from "./flags";
 import { tlb_flush, tlb_select, mmio_respond } from "./mmu/access";
 import { set_slot, set_a20 } from "./mmu/phys";
+import { load_pdptes } from "./mmu/paging";
 import { blocks_flush } from "./block";
 import { run as run_loop } from "./loop";
 import { io_complete_in, io_cancel_in, io_pending_get, io_pending_set } from "./exec/io";
@@ -133,3 +134,5 @@ export function msr_hi(): i32 { return <i32><u32>(msr_value >> 32); }
 export function msr_write(idx: i32, lo: i32, hi: i32): i32 { return wrmsr_idx(<u32>idx, m64(lo, hi)) ? 1 : 0; }
 export function io_pending(i: i32): i32 { return io_pending_get(i); }
 export function io_restore(kind: i32, size: i32, lo: i32, hi: i32): void { io_pending_set(kind, size, lo, hi); }
+// KVM_SET_SREGS with PAE paging: load the PDPTEs from CR3 as a MOV to CR3 would
+export function pdptes_load(): void { load_pdptes(); }

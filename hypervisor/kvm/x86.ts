@@ -226,6 +226,8 @@ function __set_sregs(k: KvmSystem, b: Uint8Array): number {
   let pend = -1;
   for (let i = 0; i < 256 && pend < 0; i++) if (b[280 + (i >> 3)] & (1 << (i & 7))) pend = i;
   if (pend >= 0) c.setI32(L.S_PEND_IRQ, pend);
+  // is_pae_paging(): the PDPTEs are loaded from guest memory now (load_pdptrs)
+  if ((cr0 & CR0_PG) && (cr4 & CR4_PAE) && !(efer & EFER_LMA)) (c.ex as unknown as Ex).pdptes_load();
   c.ex.state_changed();
   return 0;
 }

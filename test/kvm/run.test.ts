@@ -198,4 +198,29 @@ test("long mode set up through KVM_SET_SREGS / KVM_SET_MSRS: paging, 64-bit code
   assert.is(vm.checkExtension(KVM_CAP.NR_MEMSLOTS), 32);
 });
 
+test("PAE paging set up through KVM_SET_SREGS: the PDPTEs are loaded from CR3 at once (load_pdptrs)", () => {
+  const host = new Host({ cpu: "haswell", runBudget: 1_000_000 });
+  const kvm = new Kvm(host), vm = kvm.createVm();
+  const mem = host.alloc(0x400000);
+  vm.setUserMemoryRegion({ slot: 0, flags: 0, guest_phys_addr: 0n, memory_size: 0x400000n, userspace_addr: BigInt(mem) });
+  const dv = new DataView(host.cpu.memory.buffer, mem);
+  dv.setBigUint64(0x10000, 0x11000n | 1n, true);                      // PDPTE[0] → PD
+  dv.setBigUint64(0x11000, 0x200000n | 0x83n, true);                  // PD[0]: 2 MiB page at 2 MiB (linear 0 → physical 2 MiB)
+  // mov al, [0x10] ; out 0xe9, al ; hlt   (32-bit code at linear 0x1000 = physical 0x201000)
+  host.mem(mem + 0x201000, 6).set([0xa0, 0x10, 0x00, 0x00, 0x00, 0xe6]);
+  host.mem(mem + 0x201006, 2).set([0xe9, 0xf4]);
+  host.mem(mem + 0x200010, 1).set([0x99]);
+  const v = vm.createVcpu(0);
+  v.setCpuid2(kvm.getSupportedCpuid());
+  const s = v.getSregs();
+  const code = { base: 0n, limit: 0xffffffff, selector: 8, type: 11, present: 1, dpl: 0, db: 1, s: 1, l: 0, g: 1, avl: 0, unusable: 0 };
+  const data = { ...code, selector: 16, type: 3 };
+  Object.assign(s, { cs: code, ds: data, es: data, ss: data, fs: data, gs: data, cr3: 0x10000n, cr4: 0x20n, cr0: 0x80000011n, efer: 0n });
+  v.setSregs(s);
+  v.setRegs({ rip: 0x1000n, rflags: 2n });
+  const e = v.run();
+  assert.is(e.kind, "IoOut");
+  if (e.kind === "IoOut") assert.is(e.data[0], 0x99);
+});
+
 test.run();
