@@ -12,9 +12,11 @@ import { set_seg, update_mode } from "./state";
 import { get_rflags, materialize } from "./flags";
 import { tlb_flush, tlb_select, mmio_respond } from "./mmu/access";
 import { set_slot, set_a20 } from "./mmu/phys";
+import { load_pdptes } from "./mmu/paging";
 import { blocks_flush, code_dirty, set_code_dirty } from "./block";
 import { run as run_loop } from "./loop";
-import { io_complete_in, io_cancel_in } from "./exec/io";
+import { io_complete_in, io_cancel_in, io_pending_get, io_pending_set } from "./exec/io";
+import { rdmsr_idx, wrmsr_idx, msr_value } from "./exec/system";
 import { NHANDLERS } from "./decode/tables.gen";
 import { xsave_size, cpuid_query, cpuid_out_a, cpuid_out_b, cpuid_out_c, cpuid_out_d } from "./exec/misc";
 import { deliver, EV_EXT } from "./except/deliver";
@@ -160,3 +162,14 @@ export function code_written(pa: f64, len: i32): void {
   }
   tlb_flush();
 }
+// ---- host-initiated MSR access (KVM_GET_MSRS / KVM_SET_MSRS) and vCPU switching ----
+// msr_read: 1 and the value in msr_lo()/msr_hi(), or 0 when the MSR does not exist.
+export function msr_read(idx: i32): i32 { return rdmsr_idx(<u32>idx) ? 1 : 0; }
+export function msr_lo(): i32 { return <i32><u32>msr_value; }
+export function msr_hi(): i32 { return <i32><u32>(msr_value >> 32); }
+// msr_write: 1 when the write was accepted, 0 when WRMSR would #GP.
+export function msr_write(idx: i32, lo: i32, hi: i32): i32 { return wrmsr_idx(<u32>idx, m64(lo, hi)) ? 1 : 0; }
+export function io_pending(i: i32): i32 { return io_pending_get(i); }
+export function io_restore(kind: i32, size: i32, lo: i32, hi: i32): void { io_pending_set(kind, size, lo, hi); }
+// KVM_SET_SREGS with PAE paging: load the PDPTEs from CR3 as a MOV to CR3 would
+export function pdptes_load(): void { load_pdptes(); }

@@ -198,6 +198,7 @@ export const FEAT_CX16: u32 = 262144;
 export const DBG_ENABLE: u32 = 1;
 export const DBG_SINGLESTEP: u32 = 2;
 export const DBG_SW_BP: u32 = 4;         // breakpoints from the list at SCRATCH+BP_LIST
+export const DBG_INT3: u32 = 8;          // KVM_GUESTDBG_USE_SW_BP: INT3 faults with #BP (RIP at the INT3) so S_EXC_BITMAP can intercept it
 export const DBG_RESUME_BP: u32 = 0x100; // internal: skip the breakpoint at the current RIP once
 export const BP_LIST: u32 = 0x100;       // up to 64 u64 linear addresses at SCRATCH+BP_LIST
 export const BP_MAX: u32 = 64;

@@ -1,6 +1,16 @@
 // The library surface of the x86kvm package (ESM, bundled into
-// dist/x86kvm.mjs). The contract's Host/ioctl API arrives with the KVM model;
-// until then: the headless Machine, the wasm CPU, CPU models and loaders.
+// dist/x86kvm.mjs): the contract's Host (a /dev/kvm with Linux's ioctl ABI),
+// its uapi numbers and structs, the kvm-ioctls-style wrappers, and the
+// headless Machine, the wasm CPU, CPU models and loaders.
+export { Host, type HostOptions } from "./host";
+export * from "./uapi/ioctl";
+export * from "./uapi/structs";
+export {
+  KVM_API_VERSION, KVM_CAP, KVM_EXIT as KVM_EXIT_REASON, KVM_EXIT_IO_IN, KVM_EXIT_IO_OUT, KVM_GUESTDBG, KVM_VCPUEVENT, ARCH,
+  KVM_MEM_READONLY, KVM_MEM_LOG_DIRTY_PAGES, ERRNO_NAMES,
+} from "./uapi/consts";
+export { Kvm, VmFd, VcpuFd, KvmError, decodeExit, type VcpuExit } from "./vmm/kvm_ioctls";
+export type { HostFpu, VcpuFpu, HostFpuFactory, HostFpuConfig, FpuVcpuContext, FpuMsrResult } from "./kvm/fpu_iface";
 export { Machine, KVM_EXIT, EXIT_NAMES, type MachineOptions, type RunResult, type StopReason } from "./vmm/machine";
 export { WasmCpu, type CpuExports, type Layout } from "./cpu/wasm_cpu";
 export { Devices, stdoutConsole, type Console } from "./vmm/devices";

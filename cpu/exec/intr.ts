@@ -4,6 +4,7 @@
 import {
   STATE, S_RIP, S_MODE, S_CPL, S_GDTR_LIMIT, SEG_TR, S_STAR, S_LSTAR, S_CSTAR, S_SFMASK, S_SYSENTER_CS, S_SYSENTER_ESP, S_SYSENTER_EIP,
   S_VENDOR, MODE_PE, MODE_64, MODE_VM86, MODE_LMA, SEG_CS, SEG_SS, SEG_DS, SEG_ES, SEG_FS, SEG_GS,
+  S_DBG_CTRL, DBG_ENABLE, DBG_INT3,
 } from "../layout";
 import { rd64, wr64, set_seg, seg_attr, seg_sel, seg_base, seg_limit, flags_raw, set_flags_raw, update_mode, efer, RSP, RCX, RDX, R11_OFF, IF, TF, RF, VM, NT, ATTR_L, ATTR_DB, ATTR_UNUSABLE, EFER_SCE } from "../state";
 import { read_E, push, pop, stack_peek, sp_add, mask, mem_lin, stack_width } from "./operand";
@@ -38,7 +39,11 @@ export function int_n(r: usize): i32 {
   return soft_int(r, <u32>load<u64>(r, R_IMM) & 0xFF, EV_SOFT);
 }
 // CC INT3
-export function int3(r: usize): i32 { return soft_int(r, X86_TRAP_BP, EV_SOFTEXC); }
+export function int3(r: usize): i32 {
+  // KVM_GUESTDBG_USE_SW_BP: the #BP is intercepted before delivery, RIP stays at the INT3
+  if ((load<u32>(STATE + S_DBG_CTRL) & (DBG_ENABLE | DBG_INT3)) == (DBG_ENABLE | DBG_INT3)) return raise(X86_TRAP_BP, 0, false);
+  return soft_int(r, X86_TRAP_BP, EV_SOFTEXC);
+}
 // CE INTO (legacy modes)
 export function into(r: usize): i32 {
   if (!get_of()) return ST_OK;

@@ -114,3 +114,12 @@ export function io_complete_in(): void {
   in_kind = 0;
 }
 export function io_cancel_in(): void { in_kind = 0; }
+
+// A pending IN belongs to the vCPU that issued it: the hypervisor saves and
+// restores it when it switches vCPUs on this CPU (field 0 kind, 1 size, 2/3 address).
+export function io_pending_get(i: i32): i32 {
+  return i == 0 ? <i32>in_kind : i == 1 ? <i32>in_size : i == 2 ? <i32><u32>in_lin : <i32><u32>(in_lin >> 32);
+}
+export function io_pending_set(kind: i32, size: i32, lo: i32, hi: i32): void {
+  in_kind = <u32>kind; in_size = <u32>size; in_lin = (<u64><u32>hi << 32) | <u64><u32>lo;
+}

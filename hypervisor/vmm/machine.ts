@@ -1,9 +1,17 @@
 // A headless machine: guest RAM, an image, the devices of the CLI contract
-// and the vCPU loop. Exit handling is a plain function of the exit record
-// (handleExit), in the Firecracker style.
-import { WasmCpu } from "../cpu/wasm_cpu";
-import { getModel, type Model } from "../models/models";
-import { applyModel } from "../models/apply";
+// and the vCPU loop, built on the /dev/kvm ABI like a real VMM: a Host (the
+// emulated physical machine), KVM_CREATE_VM / KVM_SET_USER_MEMORY_REGION /
+// KVM_CREATE_VCPU / KVM_SET_CPUID2 / KVM_SET_SREGS / KVM_SET_REGS through the
+// kvm-ioctls-style wrappers, and a KVM_RUN loop whose exits are handled by a
+// plain function of the VcpuExit (handleVcpuExit), in the Firecracker style.
+// `cpu` is the Host's CPU, holding the one vCPU (it stays loaded), so tools
+// that inspect or single-step the CPU directly (trace, dump, debug) still work;
+// handleExit() serves them with the raw exit record.
+import type { WasmCpu } from "../cpu/wasm_cpu";
+import { buildCpuid, type Model } from "../models/models";
+import { Host } from "../host";
+import { Kvm, type VmFd, type VcpuFd, type VcpuExit } from "./kvm_ioctls";
+import { KVM_MEM_READONLY, ARCH } from "../uapi/consts";
 import { loadBios, loadElf64, loadFlat, type LoadedImage, ImageError } from "./loader";
 import { Devices, type Console } from "./devices";
 
@@ -26,21 +34,38 @@ export interface RunResult {
 }
 
 export class Machine {
+  readonly host: Host;
   readonly cpu: WasmCpu;
   readonly model: Model;
   readonly ramSize: number;
   readonly ram: number;            // host address of guest-physical 0
   readonly devices: Devices;
+  readonly kvm: Kvm;
+  readonly vm: VmFd;
+  readonly vcpu: VcpuFd;
   private romHost = 0;
 
   constructor(opts: MachineOptions = {}) {
     this.ramSize = opts.memory ?? 128 << 20;
-    this.cpu = new WasmCpu(this.ramSize + (2 << 20));
-    this.model = getModel(opts.model ?? "sapphire-rapids");
-    applyModel(this.cpu, this.model, opts.cpuEdits);
-    this.ram = this.cpu.alloc(this.ramSize, 1 << 21);
-    this.cpu.ex.slot(0, 0, this.ramSize, this.ram, 0);
+    this.host = new Host({ cpu: opts.model ?? "sapphire-rapids", memory: this.ramSize + (2 << 20) });
+    this.cpu = this.host.cpu;
+    this.model = this.host.model;
+    // like QEMU for an AMX model: ask for the dynamic tile state before the first vCPU locks the permissions
+    if (this.model.amx) this.host.archPrctl(ARCH.REQ_XCOMP_GUEST_PERM, ARCH.XCOMP_TILEDATA);
+    this.kvm = new Kvm(this.host);
+    this.vm = this.kvm.createVm();
+    this.ram = this.host.alloc(this.ramSize, 1 << 21);
+    this.region(0, 0, this.ramSize, this.ram);
+    this.vcpu = this.vm.createVcpu(0);
+    // the guest sees the model's own table (with the CLI's feature edits), as QEMU -cpu <model> would set it
+    this.vcpu.setCpuid2(buildCpuid(this.model, opts.cpuEdits));
     this.devices = new Devices(opts.console, (on) => this.cpu.ex.a20(on ? 1 : 0));
+  }
+
+  private region(slot: number, gpa: number, size: number, host: number, readonly = false): void {
+    this.vm.setUserMemoryRegion({
+      slot, flags: readonly ? KVM_MEM_READONLY : 0, guest_phys_addr: BigInt(gpa), memory_size: BigInt(size), userspace_addr: BigInt(host),
+    });
   }
 
   /** Copy bytes into guest-physical memory. */
@@ -56,24 +81,26 @@ export class Machine {
     if (kind === "bios") {
       const img = loadBios(bytes);
       // QEMU maps the ROM at the top of 4 GiB and its last 128 KiB below 1 MiB
-      this.romHost = this.cpu.alloc(bytes.length, 4096);
-      this.cpu.bytes.set(bytes, this.romHost);
-      this.cpu.ex.slot(1, 0x100000000 - bytes.length, bytes.length, this.romHost, 1);
-      const low = Math.min(bytes.length, 0x20000);
-      this.cpu.ex.slot(0, 0, 0x100000 - low, this.ram, 0);
-      this.cpu.ex.slot(2, 0x100000 - low, low, this.romHost + bytes.length - low, 1);
-      this.cpu.ex.slot(3, 0x100000, this.ramSize - 0x100000, this.ram + 0x100000, 0);
+      // (read-only slots); the RAM slot is split around the low alias
+      const romSize = Math.ceil(bytes.length / 4096) * 4096;
+      this.romHost = this.host.alloc(romSize, 4096);
+      this.cpu.bytes.set(bytes, this.romHost + romSize - bytes.length);
+      this.region(1, 0x100000000 - romSize, romSize, this.romHost, true);
+      const low = Math.min(romSize, 0x20000);
+      this.region(0, 0, 0, this.ram);                                        // delete, then re-create smaller
+      this.region(0, 0, 0x100000 - low, this.ram);
+      this.region(2, 0x100000 - low, low, this.romHost + romSize - low, true);
+      this.region(3, 0x100000, this.ramSize - 0x100000, this.ram + 0x100000);
       return img;
     }
     if (kind === "flat") {
       const img = loadFlat(bytes);
       this.writePhys(0x7c00, bytes);
-      const c = this.cpu, L = c.L;
-      c.setSeg(L.SEG_CS, { base: 0n, limit: 0xffff, sel: 0, attr: 0x9b });
-      c.rip = 0x7c00n;
-      c.setGpr(2, 0x80n);             // DL = boot drive, as a BIOS would leave it
-      c.setGpr(4, 0x7c00n);
-      c.ex.state_changed();
+      const s = this.vcpu.getSregs();
+      s.cs = { ...s.cs, base: 0n, limit: 0xffff, selector: 0 };
+      this.vcpu.setSregs(s);
+      // DL = boot drive, as a BIOS would leave it
+      this.vcpu.setRegs({ ...this.vcpu.getRegs(), rip: 0x7c00n, rdx: 0x80n, rsp: 0x7c00n });
       return img;
     }
     const img = loadElf64(bytes, this.ramSize);
@@ -105,25 +132,21 @@ export class Machine {
     // GDT: null, 64-bit code (0x8), data (0x10)
     set64(gdt + 8, 0x00af9b000000ffffn);
     set64(gdt + 16, 0x00cf93000000ffffn);
-    c.setU64(L.S_GDTR_BASE, BigInt(gdt));
-    c.setU64(L.S_GDTR_LIMIT, 23n);
-    c.setU64(L.S_IDTR_BASE, 0n);
-    c.setU64(L.S_IDTR_LIMIT, 0n);
-    c.setSeg(L.SEG_CS, { base: 0n, limit: 0xffffffff, sel: 0x8, attr: 0xa09b });
-    for (const s of [L.SEG_DS, L.SEG_ES, L.SEG_FS, L.SEG_GS, L.SEG_SS]) c.setSeg(s, { base: 0n, limit: 0xffffffff, sel: 0x10, attr: 0xc093 });
-    c.setSeg(L.SEG_TR, { base: 0n, limit: 0x67, sel: 0, attr: 0x8b });
-    c.setU64(L.S_CR3, BigInt(pml4));
+    const s = this.vcpu.getSregs();
+    const code = { base: 0n, limit: 0xffffffff, selector: 0x8, type: 11, present: 1, dpl: 0, db: 0, s: 1, l: 1, g: 1, avl: 0, unusable: 0 };
+    const data = { ...code, selector: 0x10, type: 3, l: 0, db: 1 };
     const hasXsave = (c.u32(L.S_FEAT) & 1) !== 0;
-    c.setU64(L.S_CR4, 0x20n | 0x200n | 0x400n | (hasXsave ? 0x40000n : 0n));
-    c.setU64(L.S_CR0, 0x80050033n);
-    c.setU64(L.S_EFER, 0xd01n);
-    c.setU64(L.S_RIP, entry);
-    c.setGpr(4, BigInt(top - 16));
-    c.rflags = 2n;
-    c.ex.state_changed();
+    Object.assign(s, {
+      gdt: { base: BigInt(gdt), limit: 23 }, idt: { base: 0n, limit: 0 },
+      cs: code, ds: data, es: data, fs: data, gs: data, ss: data,
+      tr: { ...s.tr, base: 0n, limit: 0x67, selector: 0, type: 11, present: 1, s: 0 },
+      cr3: BigInt(pml4), cr4: 0x20n | 0x200n | 0x400n | (hasXsave ? 0x40000n : 0n), cr0: 0x80050033n, efer: 0xd01n,
+    });
+    this.vcpu.setSregs(s);
+    this.vcpu.setRegs({ ...this.vcpu.getRegs(), rip: entry, rsp: BigInt(top - 16), rflags: 2n });
   }
 
-  /** Run until the guest stops or `maxInsns` instructions have retired. */
+  /** Run until the guest stops or `maxInsns` instructions have retired (KVM_RUN loop). */
   run(maxInsns = Infinity): RunResult {
     const c = this.cpu;
     const start = c.insns;
@@ -131,13 +154,39 @@ export class Machine {
     for (;;) {
       const left = maxInsns - (c.insns - start);
       if (left <= 0) return { exit: "budget", status: 124, insns: c.insns - start };
-      const reason = c.run(Math.min(SLICE, left));
-      const r = this.handleExit(reason);
+      // the run budget plays the part of a timer signal: KVM_RUN returns -EINTR ("Intr") when it is used up
+      this.host.kvm.runBudget = Math.min(SLICE, left);
+      const r = this.handleVcpuExit(this.vcpu.run());
       if (r) return { ...r, insns: c.insns - start };
     }
   }
 
-  /** Handle one exit; returns a stop result or null to keep running. */
+  /** Handle one KVM_RUN exit; returns a stop result or null to keep running. */
+  handleVcpuExit(e: VcpuExit): Omit<RunResult, "insns"> | null {
+    switch (e.kind) {
+      case "IoOut": {
+        const d = e.data, v = d.length === 1 ? d[0] : d.length === 2 ? d[0] | (d[1] << 8) : (d[0] | (d[1] << 8) | (d[2] << 16) | (d[3] << 24)) >>> 0;
+        this.devices.out(e.port, d.length, v);
+        if (this.devices.exitStatus !== null) return { exit: "debug-exit", status: this.devices.exitStatus };
+        return null;
+      }
+      case "IoIn": {
+        const v = this.devices.in(e.port, e.data.length);
+        for (let i = 0; i < e.data.length; i++) e.data[i] = (v >>> (8 * i)) & 0xff;
+        return null;
+      }
+      // nothing is mapped there: reads see all-ones, writes are dropped
+      case "MmioRead": e.data.fill(0xff); return null;
+      case "MmioWrite": return null;
+      case "Intr": return null;
+      case "Hlt": return { exit: "hlt", status: 0 };
+      case "Shutdown": return { exit: "shutdown", status: 2 };
+      case "Debug": return { exit: "debug", status: 0 };
+      default: return { exit: "internal-error", status: 4 };
+    }
+  }
+
+  /** Handle a raw exit of the CPU (tools that call cpu.run() directly, e.g. --trace); null to keep running. */
   handleExit(reason: number): Omit<RunResult, "insns"> | null {
     const c = this.cpu, L = c.L, run = c.runBlock, dv = new DataView(run.buffer, run.byteOffset, 4096);
     switch (reason) {

@@ -1,0 +1,44 @@
+// struct kvm_vcpu / struct kvm: the per-vCPU and per-VM state the ioctl layer
+// keeps while a vCPU is not loaded in the (single) emulated CPU, and the
+// vcpu_load()/vcpu_put() that swap it in and out.
+//
+// One Host = one WasmCpu = the physical machine. A vCPU's architectural state
+// is the CPU's state block (STATE, 0x2000 bytes) plus the register file
+// (XSTATE), the latter owned by the vCPU's VcpuFpu. Whichever vCPU an ioctl
+// addresses is loaded first (kvm_main.ts vcpuLoad), so every handler works on
+// the live CPU. A pending port-IN (the CPU keeps it outside the state block) is
+// saved and restored with it; the guest-physical slots are the VM's and are
+// re-programmed when a vCPU of another VM is loaded.
+import type { CpuidEntry } from "../models/cpuid";
+import type { VcpuFpu } from "./fpu_iface";
+
+export const STATE_BYTES = 0x2000;         // STATE .. XSTATE
+export const KVM_RUN_PAGES = 3;            // kvm_run, the PIO data page (KVM_PIO_PAGE_OFFSET 1), coalesced MMIO page
+export const KVM_PIO_PAGE_OFFSET = 1;
+
+export interface MemSlot { id: number; flags: number; gpa: bigint; size: bigint; uaddr: number }
+
+export class Vm {
+  readonly slots = new Map<number, MemSlot>();
+  slotGen = 0;
+  readonly vcpus = new Map<number, Vcpu>();
+  constructor(readonly id: number) {}
+}
+
+export class Vcpu {
+  /** the CPU state block while not loaded */
+  readonly state = new Uint8Array(STATE_BYTES);
+  /** the mmap()ed kvm_run block */
+  readonly run = new Uint8Array(KVM_RUN_PAGES * 4096);
+  cpuid: CpuidEntry[] = [];
+  guestSupportedXcr0 = 0n;
+  hasRun = false;
+  /** the CPU's pending IN (kind, size, address lo/hi) while not loaded */
+  ioPending = [0, 0, 0, 0];
+  /** the last exit was an MMIO read: its data comes back in kvm_run.mmio.data */
+  mmioReadPa: bigint | null = null;
+  guestDebug = 0;
+  debugRegs: bigint[] = [0n, 0n, 0n, 0n, 0n, 0n, 0n, 0n];
+  fpu!: VcpuFpu;
+  constructor(readonly vm: Vm, readonly id: number) {}
+}
