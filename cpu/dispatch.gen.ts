@@ -17,7 +17,7 @@ import { aaa_aas, aad, aam, arpl, bound, daa_das, salc } from "./exec/bcd";
 import { fxsave, ldmxcsr, xgetbv, xrstor_op, xsave_op, xsetbv } from "./exec/xsave";
 import { klogic, kmov, kortest, movd, movq_xmm, vlogic, vmov_load, vmov_store, vzero } from "./exec/vec";
 import { rdpkru, wrpkru } from "./exec/pkru";
-import { ldtilecfg, sttilecfg, tdpb, tdpbf16ps, tileloadd, tilerelease, tilestored, tilezero } from "./exec/amx";
+import { ldtilecfg, sttilecfg, tdp, tileloadd, tilerelease, tilestored, tilezero } from "./exec/amx";
 import { farith_mem, farith_reg, fcomi, fconst, fcw, fld_mem, fld_sti, fnclex, fninit, fsign, fst_mem, fst_sti, fstack, fwait, fxch } from "./exec/x87";
 import { CS, DS, ES, FS, GS, Mem, OpADC, OpADD, OpAND, OpCMP, OpCNTCL, OpCNTIB, OpCNTONE, OpOR, OpSAR, OpSBB, OpSHL, OpSHR, OpSUB, OpTEST, OpXOR, PORT_DX, PORT_IB, Reg, SS } from "./exec/consts";
 
@@ -1676,11 +1676,11 @@ import { CS, DS, ES, FS, GS, Mem, OpADC, OpADD, OpAND, OpCMP, OpCNTCL, OpCNTIB, 
         case 1633: return tileloadd(r);
         case 1634: return tileloadd(r);
         case 1635: return tilestored(r);
-        case 1636: return tdpb(r, true, true);
-        case 1637: return tdpb(r, true, false);
-        case 1638: return tdpb(r, false, true);
-        case 1639: return tdpb(r, false, false);
-        case 1640: return tdpbf16ps(r);
+        case 1636: return tdp(r, 3);
+        case 1637: return tdp(r, 1);
+        case 1638: return tdp(r, 2);
+        case 1639: return tdp(r, 0);
+        case 1640: return tdp(r, 4);
         case 1641: return farith_mem(r, 0, 0);
         case 1642: return farith_mem(r, 0, 1);
         case 1643: return farith_mem(r, 0, 4);

@@ -197,35 +197,6 @@ function tdp_finish(d: u32): void {
   touch(BIT18);
 }
 
-// VEX 0F38 5E: TDPBSSD (F2), TDPBSUD (F3), TDPBUSD (66), TDPBUUD (NP)
-// tmm1 (reg) += tmm2 (rm) · tmm3 (vvvv), int8 dot products in int32 (wrapping)
-export function tdpb(r: usize, S1: bool, S2: bool): i32 {
-  if (!mode_ok(r)) return ST_FAULT;
-  const d = treg(r), a = trm(r), b = tv(r);
-  if (b > 15) return raise_ud();
-  if (!tdp_ok(r, d, a, b)) return ST_FAULT;
-  if (!xfd_ok()) return ST_FAULT;
-  const M = rows(d), K = colsb(a) / 4, N = colsb(d) / 4;
-  for (let m: u32 = 0; m < M; m++) {
-    for (let k: u32 = 0; k < K; k++) {
-      const av = row_at(a, m) + k * 4;
-      for (let n: u32 = 0; n < N; n++) {
-        const bv = row_at(b, k) + n * 4;
-        let sum: i32 = 0;
-        for (let i: u32 = 0; i < 4; i++) {
-          const x: i32 = S1 ? <i32>load<i8>(av + i) : <i32>load<u8>(av + i);
-          const y: i32 = S2 ? <i32>load<i8>(bv + i) : <i32>load<u8>(bv + i);
-          sum += x * y;
-        }
-        const dp = row_at(d, m) + n * 4;
-        store<i32>(dp, load<i32>(dp) + sum);
-      }
-    }
-  }
-  tdp_finish(d);
-  return ST_OK;
-}
-
 // BF16 → FP32 with denormals as zero
 @inline function bf16(v: u16): f32 {
   let bitsv: u32 = <u32>v << 16;
@@ -237,9 +208,14 @@ export function tdpb(r: usize, S1: bool, S2: bool): i32 {
   const bitsv = reinterpret<u32>(x);
   return (bitsv & 0x7F800000) == 0 ? reinterpret<f32>(bitsv & 0x80000000) : x;
 }
-// VEX 0F38 5C (F3) TDPBF16PS: dst.fp32[n] += Σk a.bf16[2k]·b.bf16[2k] + a.bf16[2k+1]·b.bf16[2k+1],
-// round to nearest even, DAZ and FTZ, MXCSR neither read nor written.
-export function tdpbf16ps(r: usize): i32 {
+// The dot-product instructions, one loop (isa.md §10.4):
+//   VEX 0F38 5E: TDPBSSD (F2), TDPBSUD (F3), TDPBUSD (66), TDPBUUD (NP) —
+//     tmm1 (reg) += tmm2 (rm) · tmm3 (vvvv), int8 dot products of 4 in int32 (wrapping);
+//     KIND bit 0: tmm2 bytes signed, bit 1: tmm3 bytes signed.
+//   VEX 0F38 5C (F3) TDPBF16PS (KIND = TDP_BF16): dst.fp32[n] += Σk a.bf16[2k]·b.bf16[2k] +
+//     a.bf16[2k+1]·b.bf16[2k+1], round to nearest even, DAZ and FTZ, MXCSR untouched.
+export const TDP_BF16: u32 = 4;
+export function tdp(r: usize, KIND: u32): i32 {
   if (!mode_ok(r)) return ST_FAULT;
   const d = treg(r), a = trm(r), b = tv(r);
   if (b > 15) return raise_ud();
@@ -251,11 +227,21 @@ export function tdpbf16ps(r: usize): i32 {
       const av = row_at(a, m) + k * 4;
       for (let n: u32 = 0; n < N; n++) {
         const bv = row_at(b, k) + n * 4;
-        const p0 = ftz(bf16(load<u16>(av)) * bf16(load<u16>(bv)));
-        const p1 = ftz(bf16(load<u16>(av + 2)) * bf16(load<u16>(bv + 2)));
         const dp = row_at(d, m) + n * 4;
-        const acc = ftz(reinterpret<f32>(load<u32>(dp)));
-        store<f32>(dp, ftz(acc + ftz(p0 + p1)));
+        if (KIND == TDP_BF16) {
+          const p0 = ftz(bf16(load<u16>(av)) * bf16(load<u16>(bv)));
+          const p1 = ftz(bf16(load<u16>(av + 2)) * bf16(load<u16>(bv + 2)));
+          const acc = ftz(reinterpret<f32>(load<u32>(dp)));
+          store<f32>(dp, ftz(acc + ftz(p0 + p1)));
+        } else {
+          let sum: i32 = 0;
+          for (let i: u32 = 0; i < 4; i++) {
+            const x: i32 = (KIND & 1) ? <i32>load<i8>(av + i) : <i32>load<u8>(av + i);
+            const y: i32 = (KIND & 2) ? <i32>load<i8>(bv + i) : <i32>load<u8>(bv + i);
+            sum += x * y;
+          }
+          store<i32>(dp, load<i32>(dp) + sum);
+        }
       }
     }
   }

@@ -203,40 +203,29 @@ function xa_need(off: u32, len: u32, write: bool): bool {
   if (write && load<u64>(xa_page_pa + idx * 8) != <u64>-1) return 0;
   return <usize>load<u64>(xa_page_host + idx * 8) + (<usize>lin & 0xFFF);
 }
-function xa_out(off: u32, src: usize, len: u32): void {
-  const d = xa_direct(off, len, true);
-  if (d != 0) { memory.copy(d, src, len); return; }
+// Copy `len` bytes between the area at `off` and `buf`, page by page; a write
+// into a page that may hold decoded code goes through the SMC check.
+function xa_copy(off: u32, buf: usize, len: u32, write: bool): void {
+  const d = xa_direct(off, len, write);
+  if (d != 0) { if (write) memory.copy(d, buf, len); else memory.copy(buf, d, len); return; }
   let lin = xa_lin + <u64>off;
   let done: u32 = 0;
   const p0 = xa_lin >> 12;
   while (done < len) {
-    const inpage = 4096 - (<u32>lin & 0xFFF);
-    const n = min(inpage, len - done);
+    const n = min(4096 - (<u32>lin & 0xFFF), len - done);
     const idx = <u32>((lin >> 12) - p0);
     const h = <usize>load<u64>(xa_page_host + idx * 8) + (<usize>lin & 0xFFF);
-    const pa = load<u64>(xa_page_pa + idx * 8);
-    if (pa != <u64>-1) smc_check(pa + (lin & 0xFFF), n);
-    memory.copy(h, src + done, n);
+    if (write) {
+      const pa = load<u64>(xa_page_pa + idx * 8);
+      if (pa != <u64>-1) smc_check(pa + (lin & 0xFFF), n);
+      memory.copy(h, buf + done, n);
+    } else memory.copy(buf + done, h, n);
     done += n;
     lin += <u64>n;
   }
 }
-function xa_in(off: u32, dst: usize, len: u32): void {
-  const d = xa_direct(off, len, false);
-  if (d != 0) { memory.copy(dst, d, len); return; }
-  let lin = xa_lin + <u64>off;
-  let done: u32 = 0;
-  const p0 = xa_lin >> 12;
-  while (done < len) {
-    const inpage = 4096 - (<u32>lin & 0xFFF);
-    const n = min(inpage, len - done);
-    const idx = <u32>((lin >> 12) - p0);
-    const h = <usize>load<u64>(xa_page_host + idx * 8) + (<usize>lin & 0xFFF);
-    memory.copy(dst + done, h, n);
-    done += n;
-    lin += <u64>n;
-  }
-}
+@inline function xa_out(off: u32, src: usize, len: u32): void { xa_copy(off, src, len, true); }
+@inline function xa_in(off: u32, dst: usize, len: u32): void { xa_copy(off, dst, len, false); }
 const tmp = memory.data(64);
 function xa_rd64(off: u32): u64 { const d = xa_direct(off, 8, false); if (d) return load<u64>(d); xa_in(off, tmp, 8); return load<u64>(tmp); }
 function xa_wr64(off: u32, v: u64): void { const d = xa_direct(off, 8, true); if (d) { store<u64>(d, v); return; } store<u64>(tmp, v); xa_out(off, tmp, 8); }
