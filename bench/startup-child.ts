@@ -33,3 +33,5 @@ process.stdout.write(JSON.stringify({
   sinceProcessStart: t6, cpuSinceStart: (cpu.user + cpu.system) / 1000, importMs: t1 - t0, compileMs: t3 - t2, machineMs: t4 - t3, loadMs: t5 - t4,
   firstInsnMs: t6 - t5, inProcessMs: t6 - t2,
 }) + "\n");
+
+export {};   // a module: top-level await

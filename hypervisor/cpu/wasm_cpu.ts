@@ -34,7 +34,7 @@ export interface CpuExports {
 
 let compiled: WebAssembly.Module | null = null;
 function module(): WebAssembly.Module {
-  if (!compiled) compiled = new WebAssembly.Module(wasmBytes as Uint8Array);
+  if (!compiled) compiled = new WebAssembly.Module(wasmBytes as Uint8Array<ArrayBuffer>);
   return compiled;
 }
 
