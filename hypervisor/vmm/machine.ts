@@ -20,6 +20,8 @@ export const EXIT_NAMES: Record<number, string> = { 0: "unknown", 1: "exception"
 
 export interface MachineOptions {
   model?: string;
+  /** host kernel behaviour ('5.17-rc5' | '6.5' | '6.8' | '6.19' or b1..b4; default 6.19): see hypervisor/kernels.ts */
+  kernel?: string;
   memory?: number;                 // bytes of guest RAM
   cpuEdits?: { add?: string[]; remove?: string[] };
   console?: Console;
@@ -47,7 +49,7 @@ export class Machine {
 
   constructor(opts: MachineOptions = {}) {
     this.ramSize = opts.memory ?? 128 << 20;
-    this.host = new Host({ cpu: opts.model ?? "sapphire-rapids", memory: this.ramSize + (2 << 20) });
+    this.host = new Host({ cpu: opts.model ?? "sapphire-rapids", kernel: opts.kernel, memory: this.ramSize + (2 << 20) });
     this.cpu = this.host.cpu;
     this.model = this.host.model;
     // like QEMU for an AMX model: ask for the dynamic tile state before the first vCPU locks the permissions
