@@ -233,4 +233,77 @@ test("the kernel option selects the behaviour: KVM_SET_XSAVE of PKRU differs bet
   assert.equal(res, [0, -EINVAL, 0, 0]);
 });
 
+/** a real-mode guest at 0x1000 on vCPU `id` of an existing VM (CR4 bits added through KVM_SET_SREGS) */
+function realModeVcpu(host: Host, kvm: number, vm: number, mem: number, id: number, entry: number, cr4: bigint): number {
+  const vcpu = createVcpu(host, vm, id);
+  assert.is(host.ioctl(vcpu, K.KVM_SET_CPUID2, cpuid2(supportedCpuid(host, kvm))), 0);
+  const sregs = new Uint8Array(312);
+  assert.is(host.ioctl(vcpu, K.KVM_GET_SREGS, sregs), 0);
+  dv(sregs).setBigUint64(0, 0n, true);
+  dv(sregs).setUint16(12, 0, true);
+  dv(sregs).setBigUint64(248, dv(sregs).getBigUint64(248, true) | cr4, true);
+  assert.is(host.ioctl(vcpu, K.KVM_SET_SREGS, sregs), 0);
+  const regs = new Uint8Array(144);
+  dv(regs).setBigUint64(128, BigInt(entry), true);
+  dv(regs).setBigUint64(136, 2n, true);
+  assert.is(host.ioctl(vcpu, K.KVM_SET_REGS, regs), 0);
+  return vcpu;
+}
+function guestMemory(host: Host, vm: number, code: [number, number[]][]): number {
+  const RAM = 0x10000, mem = host.alloc(RAM);
+  for (const [at, bytes] of code) host.mem(mem + at, bytes.length).set(bytes);
+  const region = new Uint8Array(32);
+  dv(region).setBigUint64(16, BigInt(RAM), true);
+  dv(region).setBigUint64(24, BigInt(mem), true);
+  assert.is(host.ioctl(vm, K.KVM_SET_USER_MEMORY_REGION, region), 0);
+  return mem;
+}
+const exitReason = (host: Host, vcpu: number) => dv(host.mmap(vcpu)!).getUint32(8, true);
+
+// movd eax,xmm0 ; inc eax ; movd xmm1,eax ; hlt
+const XMM_INC = [0x66, 0x0f, 0x7e, 0xc0, 0x66, 0x40, 0x66, 0x0f, 0x6e, 0xc8, 0xf4];
+// xor ecx,ecx ; mov eax,7 ; xor edx,edx ; xsetbv ; hlt
+const XSETBV7 = [0x66, 0x31, 0xc9, 0x66, 0xb8, 0x07, 0x00, 0x00, 0x00, 0x66, 0x31, 0xd2, 0x0f, 0x01, 0xd1, 0xf4];
+
+for (const cpu of ["sapphire-rapids", "epyc-genoa"]) for (const kernel of KERNELS) {
+  test(`${cpu} ${kernel}: guest registers move through KVM_SET_XSAVE → KVM_RUN → KVM_GET_XSAVE2, two vCPUs kept apart`, () => {
+    const { host, kvm, vm } = setup(kernel, cpu);
+    guestMemory(host, vm, [[0x1000, XMM_INC]]);
+    const a = realModeVcpu(host, kvm, vm, 0, 0, 0x1000, 0x200n), b = realModeVcpu(host, kvm, vm, 0, 1, 0x1000, 0x200n);
+    for (const [v, x] of [[a, 0x11223344], [b, 0x55667788]] as const) {
+      const img = getXsave2(host, kvm, v);
+      dv(img).setBigUint64(512, bvOf(img) | 2n, true);
+      dv(img).setUint32(160, x, true);                     // XMM0
+      assert.is(host.ioctl(v, K.KVM_SET_XSAVE, img), 0);
+    }
+    assert.is(host.ioctl(a, K.KVM_RUN, 0), 0);
+    assert.is(exitReason(host, a), KVM_EXIT.HLT);
+    assert.is(host.ioctl(b, K.KVM_RUN, 0), 0);
+    assert.is(exitReason(host, b), KVM_EXIT.HLT);
+    for (const [v, x] of [[a, 0x11223345], [b, 0x55667789]] as const) {
+      const regs = new Uint8Array(144);
+      assert.is(host.ioctl(v, K.KVM_GET_REGS, regs), 0);
+      assert.is(dv(regs).getBigUint64(0, true) & 0xffffffffn, BigInt(x), "rax");
+      const out = getXsave2(host, kvm, v);
+      assert.is(dv(out).getUint32(176, true), x, "XMM1 written by the guest");
+      assert.is(dv(out).getUint32(160, true), x - 1, "XMM0 as set");
+    }
+    assert.is(host.oops, null);
+  });
+
+  test(`${cpu} ${kernel}: a guest XSETBV is what KVM_GET_XCRS reports; a guest without one keeps XCR0 = FP`, () => {
+    const { host, kvm, vm } = setup(kernel, cpu);
+    guestMemory(host, vm, [[0x1000, XSETBV7], [0x2000, [0xf4]]]);
+    const a = realModeVcpu(host, kvm, vm, 0, 0, 0x1000, 0x40200n), b = realModeVcpu(host, kvm, vm, 0, 1, 0x2000, 0x40200n);
+    assert.is(host.ioctl(a, K.KVM_RUN, 0), 0);
+    assert.is(exitReason(host, a), KVM_EXIT.HLT);
+    assert.is(host.ioctl(b, K.KVM_RUN, 0), 0);
+    const x = new Uint8Array(392);
+    assert.is(host.ioctl(a, K.KVM_GET_XCRS, x), 0);
+    assert.is(dv(x).getBigUint64(16, true), 7n);
+    assert.is(host.ioctl(b, K.KVM_GET_XCRS, x), 0);
+    assert.is(dv(x).getBigUint64(16, true), 1n, "not the host's XCR0");
+  });
+}
+
 test.run();
