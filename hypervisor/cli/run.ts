@@ -90,6 +90,8 @@ export function runCommand(o: RunOptions, io: Io): number {
   } else if (state && o.dumpState === "-") {
     io.stdout(JSON.stringify(state, null, 2) + "\n");
   }
+  // the host kernel's oops block (dmesg), as the console of the crashed host would show it
+  if (r.exit === "host-oops" && m.host.oops) io.stderr(m.host.oops.text + "\n");
   if (!o.json && (r.exit === "shutdown" || r.exit === "internal-error" || r.exit === "budget")) {
     const why = r.exit === "budget" ? `instruction budget of ${maxInsns} used up` : r.exit === "shutdown" ? "triple fault (shutdown)" : "internal error";
     const cap = m.devices.captured, nl = cap.length && cap[cap.length - 1] !== 10 ? "\n" : "";
