@@ -59,8 +59,9 @@ export function sregsJson(cpu: WasmCpu): StateJson["sregs"] {
  * Produced by the CPU's own XSAVE (standard format) with the host's XCR0 —
  * every user component the model supports — as the host kernel saves a
  * guest's registers whatever XCR0 the guest set; XFD-disabled components
- * come out as XSTATE_BV[i] = 0. Once hypervisor/kvm exists, KVM_GET_XSAVE2
- * (with the selected kernel behaviour's header mask) replaces this.
+ * come out as XSTATE_BV[i] = 0. This is the CPU's CURRENT register file: between
+ * KVM_RUNs that is the host task's (the kernel swapped the guest's out), so a
+ * vCPU's state is read with KVM_GET_XSAVE2 instead (stateJson does).
  */
 export function xsaveImage(cpu: WasmCpu): Uint8Array {
   const L = cpu.L;

@@ -342,7 +342,7 @@ export class KvmSystem {
     return kvm_arch_vcpu_ioctl(this, v, req, arg);
   }
 
-  /** vcpu_load(): make `v` the vCPU in the CPU (state block, pending IN, register file via its fpu, the VM's slots). */
+  /** vcpu_load(): make `v` the vCPU in the CPU (state block, pending IN, the VM's slots; the fpu keeps the physical FPU fields). */
   vcpuLoad(v: Vcpu): void {
     const c = this.cpu, L = c.L;
     if (this.loaded !== v) {
