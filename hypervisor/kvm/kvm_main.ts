@@ -52,6 +52,7 @@ export class KvmSystem {
   readonly cpuidBuf: number;       // the loaded vCPU's CPUID table (kvm_cpuid_entry2 × 256)
   private readonly vcpuTemplate: Uint8Array;
   private readonly hostRegions: [number, Uint8Array][];
+  private readonly savedRegions: Uint8Array[];
   private readonly hostMxcsrMask: number;
   readonly vendor: number;
 
@@ -72,6 +73,11 @@ export class KvmSystem {
     this.loadCpuidRegs(this.hostCpuid);
     this.hostRegions = [[L.S_CPUID_PTR, 16], [L.S_XCOMP, L.S_MXCSR_MASK + 4 - L.S_XCOMP]].map(
       ([o, n]) => [o, c.bytes.slice(L.STATE + o, L.STATE + o + n)] as [number, Uint8Array]);
+    // the host's table lives in its own buffer, so the kernel context only swaps the pointer and caches
+    const hostTable = c.alloc(40 * Math.max(1, this.hostCpuid.length), 64);
+    c.bytes.copyWithin(hostTable, this.cpuidBuf, this.cpuidBuf + 40 * this.hostCpuid.length);
+    dvOf(this.hostRegions[0][1]).setUint32(0, hostTable, true);
+    this.savedRegions = this.hostRegions.map(([, h]) => new Uint8Array(h.length));
     // a fresh vCPU: architectural reset, empty CPUID (until KVM_SET_CPUID2)
     c.ex.reset();
     c.setU32(L.S_CPUID_PTR, this.cpuidBuf);
@@ -98,20 +104,19 @@ export class KvmSystem {
 
   // the kernel's context for XSAVES/XRSTORS: the host's CPUID table and the layout derived from it
   private withHostCpuid<T>(fn: () => T): T {
-    const c = this.cpu, L = c.L, b = c.bytes;
-    const saved = this.hostRegions.map(([o, h]) => b.slice(L.STATE + o, L.STATE + o + h.length));
-    const cpuidTable = b.slice(this.cpuidBuf, this.cpuidBuf + 40 * KVM_MAX_CPUID_ENTRIES);
+    if (this.inHost) return fn();
+    const c = this.cpu, L = c.L, b = c.bytes, saved = this.savedRegions;
+    this.hostRegions.forEach(([o, h], i) => { saved[i].set(b.subarray(L.STATE + o, L.STATE + o + h.length)); b.set(h, L.STATE + o); });
+    this.inHost = true;
     try {
-      b.set(encodeEntries(this.hostCpuid.slice(0, KVM_MAX_CPUID_ENTRIES)), this.cpuidBuf);
-      for (const [o, h] of this.hostRegions) b.set(h, L.STATE + o);
-      c.setU32(L.S_CPUID_PTR, this.cpuidBuf);
       return fn();
     } finally {
+      this.inHost = false;
       const b2 = c.bytes;
       this.hostRegions.forEach(([o], i) => b2.set(saved[i], L.STATE + o));
-      b2.set(cpuidTable, this.cpuidBuf);
     }
   }
+  private inHost = false;
 
   // ---- file descriptors ----
   open(): number { const fd = this.nextFd++; this.fds.set(fd, { kind: "kvm" }); return fd; }
