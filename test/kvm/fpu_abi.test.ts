@@ -306,4 +306,31 @@ for (const cpu of ["sapphire-rapids", "epyc-genoa"]) for (const kernel of KERNEL
   });
 }
 
+// mov ecx,0x1c4 ; mov eax,0x40000 ; xor edx,edx ; wrmsr ; hlt
+const WRMSR_XFD18 = [0x66, 0xb9, 0xc4, 0x01, 0x00, 0x00, 0x66, 0xb8, 0x00, 0x00, 0x04, 0x00, 0x66, 0x31, 0xd2, 0x0f, 0x30, 0xf4];
+
+for (const kernel of KERNELS) {
+  const B = BEHAVIOUR[kernel];
+  test(`${kernel} (${B}): the guest's own WRMSR(IA32_XFD) reaches KVM_GET_MSRS, and stuffing XSTATE_BV[18] afterwards crashes B1–B3`, () => {
+    const { host, kvm, vm } = setup(kernel);
+    guestMemory(host, vm, [[0x1000, WRMSR_XFD18], [0x1020, [0xf4]]]);
+    assert.is(host.archPrctl(ARCH.REQ_XCOMP_GUEST_PERM, ARCH.XCOMP_TILEDATA), 0);
+    const v = realModeVcpu(host, kvm, vm, 0, 0, 0x1000, 0x40200n);
+    assert.is(host.ioctl(v, K.KVM_RUN, 0), 0);
+    assert.is(exitReason(host, v), KVM_EXIT.HLT);
+    const msrs = new Uint8Array(24);
+    dv(msrs).setUint32(0, 1, true);
+    dv(msrs).setUint32(8, 0x1c4, true);
+    assert.is(host.ioctl(v, K.KVM_GET_MSRS, msrs), 1);
+    assert.is(dv(msrs).getBigUint64(16, true), XTILE_DATA, "XFD as the guest wrote it");
+    const img = getXsave2(host, kvm, v);
+    dv(img).setBigUint64(512, bvOf(img) | XTILE_DATA, true);
+    assert.is(host.ioctl(v, K.KVM_SET_XSAVE, img), 0);
+    const r = host.ioctl(v, K.KVM_RUN, 0);           // resumes at the HLT after the first one
+    if (B === "B4") { assert.is(r, 0); assert.is(host.oops, null); return; }
+    assert.is(r, -EIO);
+    assert.is(host.oops!.xfd & XTILE_DATA, XTILE_DATA);
+  });
+}
+
 test.run();
