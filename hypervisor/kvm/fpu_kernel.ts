@@ -36,8 +36,8 @@
 //   becomes vcpu->arch.xcr0 (what kvm_emulate_xsetbv would have set; the CPU
 //   applied the same checks), a changed XFD turns on VMX's XFD pass-through
 //   (xfd_no_write_intercept, as KVM does at the first non-zero write) so that
-//   fpu_sync_guest_vmexit_xfd_state picks it up, and a non-zero XFD_ERR is an
-//   intercepted #NM (handle_nm_fault_irqoff).
+//   fpu_sync_guest_vmexit_xfd_state picks it up, and the CPU's XFD_ERR (set by a
+//   guest #NM or the guest's WRMSR) becomes guest_fpu.xfd_err.
 //
 // Host oops: when the kernel's XRSTORS of a guest fpstate raises #NM
 // (kernel-abi.md §3.12, the S4/S5 crashes under B1–B3) the model throws
@@ -151,8 +151,11 @@ class KernelVcpuFpu implements VcpuFpu {
       v.xfd_no_write_intercept = true;
       v.nm_intercept = true;
     }
-    const nm = h.has_xfd && h.rdmsr_xfd_err() !== 0n;
-    vcpu_exit_guest_fpu(v, nm);
+    // XFD_ERR: VMX passes reads through and intercepts writes (kvm_set_msr_common sets
+    // guest_fpu.xfd_err); here the guest's WRMSR and the #NM's hardware update both land in the
+    // CPU, so the live value is the guest's — the same value handle_nm_fault_irqoff would read
+    if (h.has_xfd) v.guest_fpu.xfd_err = h.rdmsr_xfd_err();
+    vcpu_exit_guest_fpu(v, false);
     this.ctx.cpu.ex.state_changed();
   }
 

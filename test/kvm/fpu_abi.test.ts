@@ -333,4 +333,26 @@ for (const kernel of KERNELS) {
   });
 }
 
+// mov ecx,0x1c5 ; mov eax,0x40000 ; xor edx,edx ; wrmsr ; hlt ; xor eax,eax ; wrmsr ; hlt
+const WRMSR_XFD_ERR = [0x66, 0xb9, 0xc5, 0x01, 0x00, 0x00, 0x66, 0xb8, 0x00, 0x00, 0x04, 0x00, 0x66, 0x31, 0xd2, 0x0f, 0x30, 0xf4, 0x66, 0x31, 0xc0, 0x0f, 0x30, 0xf4];
+
+test("the guest's WRMSR(IA32_XFD_ERR) is guest_fpu.xfd_err: set, then cleared again, as KVM_GET_MSRS reports", () => {
+  const { host, kvm, vm } = setup("6.19");
+  guestMemory(host, vm, [[0x1000, WRMSR_XFD_ERR]]);
+  assert.is(host.archPrctl(ARCH.REQ_XCOMP_GUEST_PERM, ARCH.XCOMP_TILEDATA), 0);
+  const v = realModeVcpu(host, kvm, vm, 0, 0, 0x1000, 0x40200n);
+  const xfdErr = () => {
+    const m = new Uint8Array(24);
+    dv(m).setUint32(0, 1, true);
+    dv(m).setUint32(8, 0x1c5, true);
+    assert.is(host.ioctl(v, K.KVM_GET_MSRS, m), 1);
+    return dv(m).getBigUint64(16, true);
+  };
+  assert.is(host.ioctl(v, K.KVM_RUN, 0), 0);
+  assert.is(xfdErr(), XTILE_DATA);
+  assert.is(host.ioctl(v, K.KVM_RUN, 0), 0);
+  assert.is(exitReason(host, v), KVM_EXIT.HLT);
+  assert.is(xfdErr(), 0n, "the guest's clearing write is not undone at the next VM-entry");
+});
+
 test.run();
