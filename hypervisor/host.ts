@@ -13,6 +13,7 @@ import { getModel, type Model } from "./models/models";
 import { getKernel, DEFAULT_KERNEL, type KernelBehaviour } from "./kernels";
 import { KvmSystem, type IoctlArg } from "./kvm/kvm_main";
 import type { HostFpuFactory } from "./kvm/fpu_iface";
+import type { HostOopsReport } from "./fpu/fpu";
 import { EBADF, EFAULT } from "./uapi/consts";
 
 export interface HostOptions {
@@ -22,7 +23,7 @@ export interface HostOptions {
   kernel?: string;
   /** bytes of host memory reserved up front for alloc() (grows on demand) */
   memory?: number;
-  /** the guest-FPU implementation (hypervisor/fpu); default: kvm/fpu_iface.ts defaultHostFpu */
+  /** the guest-FPU implementation behind the kvm/fpu_iface.ts seam; default: kvm/fpu_kernel.ts kernelHostFpu (hypervisor/fpu with `kernel`'s behaviour) */
   fpu?: HostFpuFactory;
   /** instructions one KVM_RUN may retire before returning -EINTR, as if a signal arrived (default 2e8) */
   runBudget?: number;
@@ -52,6 +53,17 @@ export class Host {
   archPrctl(code: number, arg: number | bigint | Uint8Array): number {
     try { return this.kvm.fpuHost.archPrctl(code, arg); } catch { return -EFAULT; }
   }
+  /**
+   * The host kernel's last oops (hypervisor/fpu HostOopsReport: warning, call trace, XFD/XFD_ERR/
+   * XSTATE_BV, dmesg text), or null. A KVM_RUN during which the host kernel oopsed returns -EIO
+   * (the real syscall never returns: the vCPU thread dies and its process with it); the VM is dead
+   * from then on and every later KVM_RUN of it returns -EIO too.
+   */
+  get oops(): HostOopsReport | null { const o = this.kvm.fpuHost.oopses(); return o.length ? o[o.length - 1] : null; }
+  /** every host oops so far, oldest first */
+  get oopses(): readonly HostOopsReport[] { return this.kvm.fpuHost.oopses(); }
+  /** the host kernel log (WARN and oops blocks) */
+  get dmesg(): readonly string[] { return this.kvm.fpuHost.dmesg(); }
   /** Host ("userspace") memory: returns its address; alignment default 4 KiB. */
   alloc(size: number, align = 4096): number { return this.cpu.alloc(size, align); }
   /** A view of host memory at addr (re-take it after alloc(), which may grow the memory). */

@@ -11,7 +11,9 @@ export {
 } from "./uapi/consts";
 export { Kvm, VmFd, VcpuFd, KvmError, decodeExit, type VcpuExit } from "./vmm/kvm_ioctls";
 export type { HostFpu, VcpuFpu, HostFpuFactory, HostFpuConfig, FpuVcpuContext, FpuMsrResult } from "./kvm/fpu_iface";
-export { Machine, KVM_EXIT, EXIT_NAMES, type MachineOptions, type RunResult, type StopReason } from "./vmm/machine";
+export { kernelHostFpu } from "./kvm/fpu_kernel";
+export type { HostOopsReport } from "./fpu/fpu";
+export { Machine, KVM_EXIT, EXIT_NAMES, HOST_OOPS_STATUS, type MachineOptions, type RunResult, type StopReason } from "./vmm/machine";
 export { WasmCpu, type CpuExports, type Layout } from "./cpu/wasm_cpu";
 export { Devices, stdoutConsole, type Console } from "./vmm/devices";
 export { detectKind, loadBios, loadElf64, loadFlat, ImageError, type ImageKind, type LoadedImage } from "./vmm/loader";

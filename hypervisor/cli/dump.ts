@@ -19,7 +19,7 @@ export interface StateJson {
   status: number;
   insns: number;
   host: string;
-  kernel: { version: string; id: string; modelled: false };
+  kernel: { version: string; id: string; modelled: true };
   regs: Record<string, string>;
   sregs: Record<string, SegmentJson | { base: string; limit: number } | string>;
   xcr0: string;
@@ -59,8 +59,9 @@ export function sregsJson(cpu: WasmCpu): StateJson["sregs"] {
  * Produced by the CPU's own XSAVE (standard format) with the host's XCR0 —
  * every user component the model supports — as the host kernel saves a
  * guest's registers whatever XCR0 the guest set; XFD-disabled components
- * come out as XSTATE_BV[i] = 0. Once hypervisor/kvm exists, KVM_GET_XSAVE2
- * (with the selected kernel behaviour's header mask) replaces this.
+ * come out as XSTATE_BV[i] = 0. This is the CPU's CURRENT register file: between
+ * KVM_RUNs that is the host task's (the kernel swapped the guest's out), so a
+ * vCPU's state is read with KVM_GET_XSAVE2 instead (stateJson does).
  */
 export function xsaveImage(cpu: WasmCpu): Uint8Array {
   const L = cpu.L;
@@ -100,13 +101,33 @@ export function stateJson(
     status: run.status,
     insns: run.insns,
     host: m.model.name,
-    kernel: { version: kernel.version, id: kernel.id, modelled: false },
+    kernel: { version: kernel.version, id: kernel.id, modelled: true },
     regs: regsJson(cpu),
     sregs: sregsJson(cpu),
-    xcr0: hex(cpu.u64(L.S_XCR0)),
-    msrs: {
-      xfd: hex(cpu.u64(L.S_XFD)), xfd_err: hex(cpu.u64(L.S_XFD_ERR)), xss: hex(cpu.u64(L.S_XSS)), pkru: hex(cpu.u64(L.S_PKRU) & 0xffffffffn),
-    },
-    xsave: toHex(xsaveImage(cpu)),
+    ...fpuJson(m),
+  };
+}
+
+/**
+ * The guest's extended state as the VMM sees it, through the vCPU ioctls: after KVM_RUN the
+ * guest's registers, XCR0, XFD and PKRU are in the kernel's guest fpstate (the CPU holds the
+ * host's), so they are read with KVM_GET_XCRS, KVM_GET_MSRS and KVM_GET_XSAVE2 — the latter
+ * with the selected kernel behaviour's header mask. The image is CPUID.(0DH,0):ECX bytes of the
+ * guest's table, at least 4096 (the uabi size: 11008 once AMX is enabled in the guest CPUID).
+ */
+function fpuJson(m: Machine): Pick<StateJson, "xcr0" | "msrs" | "xsave"> {
+  const v = m.vcpu;
+  let xcr0 = 1n;
+  try { xcr0 = v.getXcrs().xcrs.find((x) => x.xcr === 0)?.value ?? 1n; } catch { /* no XSAVE on the host */ }
+  const msr = (i: number): bigint => { try { return v.getMsrs([i])[0]?.data ?? 0n; } catch { return 0n; } };
+  const d0 = v.getCpuid2().find((e) => e.fn === 0xd && e.idx === 0);
+  const size = Math.max(4096, d0 ? d0.ecx >>> 0 : 0);
+  const img = v.getXsave2(Math.max(size, m.kvm.checkExtension(208 /* KVM_CAP_XSAVE2 */))).slice(0, size);
+  const bv = new DataView(img.buffer).getBigUint64(512, true);
+  const pkru = bv & 0x200n && img.length >= 2692 ? BigInt(new DataView(img.buffer).getUint32(2688, true)) : 0n;
+  return {
+    xcr0: hex(xcr0),
+    msrs: { xfd: hex(msr(0x1c4)), xfd_err: hex(msr(0x1c5)), xss: hex(msr(0xda0)), pkru: hex(pkru) },
+    xsave: toHex(img),
   };
 }

@@ -54,7 +54,7 @@ export function runCommand(o: RunOptions, io: Io): number {
   // stdout carries exactly one JSON document with --json or --dump-state -: the guest console moves to stderr
   const jsonOut = o.json || o.dumpState === "-";
   const console_ = { write: (b: Uint8Array) => (jsonOut ? io.stderr : io.stdout)(b) };
-  const m = new Machine({ model: model.name, memory, cpuEdits: { add: cpu.add, remove: cpu.remove }, console: console_ });
+  const m = new Machine({ model: model.name, kernel: kernel.version, memory, cpuEdits: { add: cpu.add, remove: cpu.remove }, console: console_ });
   m.load(kind, bytes);
 
   // open the dump file before the run, so a bad path fails now rather than after a long run
@@ -82,7 +82,7 @@ export function runCommand(o: RunOptions, io: Io): number {
       image: basename(path), kind, exit: r.exit, status: r.status, insns: r.insns,
       wallMs: Math.round(wallMs * 1000) / 1000, mips: wallMs > 0 ? Math.round((r.insns / wallMs / 1000) * 1000) / 1000 : null,
       rip: hex(m.cpu.rip), host: model.name,
-      cpu: o.cpu ?? "host", kernel: { version: kernel.version, id: kernel.id, modelled: false },
+      cpu: o.cpu ?? "host", kernel: { version: kernel.version, id: kernel.id, modelled: true },
       memory: m.ramSize, console: Buffer.from(m.devices.captured).toString("latin1"),
       ...(o.dumpState === "-" ? { state } : {}),
     };
@@ -90,6 +90,8 @@ export function runCommand(o: RunOptions, io: Io): number {
   } else if (state && o.dumpState === "-") {
     io.stdout(JSON.stringify(state, null, 2) + "\n");
   }
+  // the host kernel's oops block (dmesg), as the console of the crashed host would show it
+  if (r.exit === "host-oops" && m.host.oops) io.stderr(m.host.oops.text + "\n");
   if (!o.json && (r.exit === "shutdown" || r.exit === "internal-error" || r.exit === "budget")) {
     const why = r.exit === "budget" ? `instruction budget of ${maxInsns} used up` : r.exit === "shutdown" ? "triple fault (shutdown)" : "internal error";
     const cap = m.devices.captured, nl = cap.length && cap[cap.length - 1] !== 10 ? "\n" : "";

@@ -6,7 +6,7 @@
 // "exception" line before the CPU delivers it; otherwise the fault and the
 // handler's first instruction would happen inside one step.
 import type { Machine, RunResult } from "../vmm/machine";
-import { KVM_EXIT } from "../vmm/machine";
+import { KVM_EXIT, HOST_OOPS_STATUS } from "../vmm/machine";
 import { codeLocation, readLinear } from "../debug/guestmem";
 import type { Disassembler } from "../debug/disasm";
 
@@ -36,11 +36,25 @@ export function runTraced(m: Machine, maxInsns: number, dis: Disassembler, out: 
   c.setU32(L.S_DBG_CTRL, L.DBG_ENABLE | L.DBG_SINGLESTEP);
   c.setU32(L.S_EXC_BITMAP, 0xffffffff);
   const done = (r: Omit<RunResult, "insns">): RunResult => ({ ...r, insns: c.insns - start });
+  // the steps run inside one KVM_RUN's FPU wrapper (guest fpstate in the CPU, the kernel's swap
+  // at both ends), each step one VM-entry/exit, as Machine.run's KVM_RUN does
+  const v = m.host.kvm.vcpuOf(m.vcpu.fd)!;
+  m.host.kvm.vcpuLoad(v);
+  let result: RunResult | null = null;
   try {
+    const r = v.fpu.run(() => { result = steps(); return 0; });
+    return result ?? done({ exit: "host-oops", status: r === -5 ? HOST_OOPS_STATUS : 4 });
+  } finally {
+    c.setU32(L.S_DBG_CTRL, dbg);
+    c.setU32(L.S_EXC_BITMAP, bitmap);
+  }
+  function steps(): RunResult {
     for (;;) {
       if (c.insns - start >= maxInsns) return done({ exit: "budget", status: 124 });
       out(traceLine(m, dis));
+      v.fpu.enterGuest();
       let reason = c.run(1);
+      v.fpu.exitGuest();
       if (reason === KVM_EXIT.DEBUG) {
         const vec = c.i32(L.S_PEND_EXC);
         if (vec < 0) continue;          // the single-step exit
@@ -48,14 +62,13 @@ export function runTraced(m: Machine, maxInsns: number, dis: Disassembler, out: 
         const cr2 = vec === 14 ? ` cr2 0x${c.u64(L.S_CR2).toString(16)}` : "";
         out(`    exception ${vecName(vec)}${err}${cr2}`);
         // deliver the queued exception without running an instruction
+        v.fpu.enterGuest();
         reason = c.run(0);
+        v.fpu.exitGuest();
         if (reason === KVM_EXIT.INTR) continue;
       }
       const r = m.handleExit(reason);
       if (r) return done(r);
     }
-  } finally {
-    c.setU32(L.S_DBG_CTRL, dbg);
-    c.setU32(L.S_EXC_BITMAP, bitmap);
   }
 }

@@ -13,7 +13,8 @@ import {
   KVM_MAX_CPUID_ENTRIES, KVM_MEM_LOG_DIRTY_PAGES, KVM_MEM_READONLY,
 } from "../uapi/consts";
 import { dvOf, writeCpuidEntry } from "../uapi/structs";
-import { defaultHostFpu, type HostFpu, type HostFpuFactory, type FpuVcpuContext } from "./fpu_iface";
+import type { HostFpu, HostFpuFactory, FpuVcpuContext } from "./fpu_iface";
+import { kernelHostFpu } from "./fpu_kernel";
 import { Vm, Vcpu, STATE_BYTES, KVM_RUN_PAGES } from "./vcpu";
 import { kvm_arch_vcpu_ioctl, MSR_INDEX_LIST } from "./x86";
 
@@ -49,9 +50,9 @@ export class KvmSystem {
   private slotsOf: Vm | null = null;
   private slotsGen = -1;
   readonly cpuidBuf: number;       // the loaded vCPU's CPUID table (kvm_cpuid_entry2 × 256)
-  readonly scratch: number;        // 64-byte aligned, 16 KiB: XSAVE conversions
   private readonly vcpuTemplate: Uint8Array;
   private readonly hostRegions: [number, Uint8Array][];
+  private readonly savedRegions: Uint8Array[];
   private readonly hostMxcsrMask: number;
   readonly vendor: number;
 
@@ -64,7 +65,6 @@ export class KvmSystem {
     this.vendor = cfg.model.vendor === "amd" ? 1 : 0;
     this.hostMxcsrMask = cfg.model.mxcsrMask ?? 0xffff;
     this.cpuidBuf = c.alloc(KVM_MAX_CPUID_ENTRIES * 40, 64);
-    this.scratch = c.alloc(0x4000, 64);
     // the host's own view: CPUID leaf 0xD layout and pointers, used while the
     // kernel (the fpu code) converts guest state with host-mode XSAVE
     c.ex.reset();
@@ -73,15 +73,20 @@ export class KvmSystem {
     this.loadCpuidRegs(this.hostCpuid);
     this.hostRegions = [[L.S_CPUID_PTR, 16], [L.S_XCOMP, L.S_MXCSR_MASK + 4 - L.S_XCOMP]].map(
       ([o, n]) => [o, c.bytes.slice(L.STATE + o, L.STATE + o + n)] as [number, Uint8Array]);
+    // the host's table lives in its own buffer, so the kernel context only swaps the pointer and caches
+    const hostTable = c.alloc(40 * Math.max(1, this.hostCpuid.length), 64);
+    c.bytes.copyWithin(hostTable, this.cpuidBuf, this.cpuidBuf + 40 * this.hostCpuid.length);
+    dvOf(this.hostRegions[0][1]).setUint32(0, hostTable, true);
+    this.savedRegions = this.hostRegions.map(([, h]) => new Uint8Array(h.length));
     // a fresh vCPU: architectural reset, empty CPUID (until KVM_SET_CPUID2)
     c.ex.reset();
     c.setU32(L.S_CPUID_PTR, this.cpuidBuf);
     this.loadCpuidRegs([]);
     c.setGpr(2, 0x600n);             // kvm_vcpu_reset: RDX = CPUID.1:EAX, 0x600 while the vCPU has no CPUID
     this.vcpuTemplate = c.bytes.slice(L.STATE, L.STATE + STATE_BYTES);
-    this.fpuHost = (cfg.fpu ?? defaultHostFpu)({
-      cpu: c, kernel: cfg.kernel, hostCpuid: this.hostCpuid, scratch: this.scratch,
-      inHostContext: (xcr0, fn) => this.inHostContext(xcr0, fn),
+    this.fpuHost = (cfg.fpu ?? kernelHostFpu)({
+      cpu: c, model: cfg.model, kernel: cfg.kernel, hostCpuid: this.hostCpuid,
+      withHostCpuid: (fn) => this.withHostCpuid(fn),
     });
   }
 
@@ -97,25 +102,21 @@ export class KvmSystem {
     (c.ex.set_mxcsr_mask as (v: number) => void)(this.hostMxcsrMask);
   }
 
-  private inHostContext<T>(xcr0: bigint, fn: () => T): T {
-    const c = this.cpu, L = c.L, b = c.bytes;
-    const saved = this.hostRegions.map(([o, h]) => b.slice(L.STATE + o, L.STATE + o + h.length));
-    const xcr = c.u64(L.S_XCR0), xss = c.u64(L.S_XSS), cpuidTable = b.slice(this.cpuidBuf, this.cpuidBuf + 40 * KVM_MAX_CPUID_ENTRIES);
+  // the kernel's context for XSAVES/XRSTORS: the host's CPUID table and the layout derived from it
+  private withHostCpuid<T>(fn: () => T): T {
+    if (this.inHost) return fn();
+    const c = this.cpu, L = c.L, b = c.bytes, saved = this.savedRegions;
+    this.hostRegions.forEach(([o, h], i) => { saved[i].set(b.subarray(L.STATE + o, L.STATE + o + h.length)); b.set(h, L.STATE + o); });
+    this.inHost = true;
     try {
-      b.set(encodeEntries(this.hostCpuid.slice(0, KVM_MAX_CPUID_ENTRIES)), this.cpuidBuf);
-      for (const [o, h] of this.hostRegions) b.set(h, L.STATE + o);
-      c.setU32(L.S_CPUID_PTR, this.cpuidBuf);
-      c.setU64(L.S_XCR0, xcr0);
-      c.setU64(L.S_XSS, 0n);
       return fn();
     } finally {
+      this.inHost = false;
       const b2 = c.bytes;
       this.hostRegions.forEach(([o], i) => b2.set(saved[i], L.STATE + o));
-      b2.set(cpuidTable, this.cpuidBuf);
-      c.setU64(L.S_XCR0, xcr);
-      c.setU64(L.S_XSS, xss);
     }
   }
+  private inHost = false;
 
   // ---- file descriptors ----
   open(): number { const fd = this.nextFd++; this.fds.set(fd, { kind: "kvm" }); return fd; }
@@ -287,7 +288,7 @@ export class KvmSystem {
     v.state.set(this.vcpuTemplate);
     if (vid !== 0) dvOf(v.state).setBigUint64(this.cpu.L.S_APIC_BASE, 0xfee00800n, true);   // only vCPU 0 is the BSP
     const ctx: FpuVcpuContext = {
-      cpu: this.cpu, kernel: this.kernel, vcpuId: vid,
+      cpu: this.cpu, kernel: this.kernel, vcpuId: vid, vmId: vm.id,
       guestSupportedXcr0: () => v.guestSupportedXcr0,
       hasRun: () => v.hasRun,
       isLoaded: () => this.loaded === v,
@@ -346,7 +347,7 @@ export class KvmSystem {
     return kvm_arch_vcpu_ioctl(this, v, req, arg);
   }
 
-  /** vcpu_load(): make `v` the vCPU in the CPU (state block, pending IN, register file via its fpu, the VM's slots). */
+  /** vcpu_load(): make `v` the vCPU in the CPU (state block, pending IN, the VM's slots; the fpu keeps the physical FPU fields). */
   vcpuLoad(v: Vcpu): void {
     const c = this.cpu, L = c.L;
     if (this.loaded !== v) {

@@ -3,8 +3,10 @@
 // vcpu_load()/vcpu_put() that swap it in and out.
 //
 // One Host = one WasmCpu = the physical machine. A vCPU's architectural state
-// is the CPU's state block (STATE, 0x2000 bytes) plus the register file
-// (XSTATE), the latter owned by the vCPU's VcpuFpu. Whichever vCPU an ioctl
+// is the CPU's state block (STATE, 0x2000 bytes) plus its guest fpstate, which
+// the vCPU's VcpuFpu (kvm/fpu_kernel.ts) owns: the register file (XSTATE) and
+// the XCR0/XFD/PKRU fields are the physical CPU's and hold the guest's values
+// only inside KVM_RUN (fpu_iface.ts). Whichever vCPU an ioctl
 // addresses is loaded first (kvm_main.ts vcpuLoad), so every handler works on
 // the live CPU. A pending port-IN (the CPU keeps it outside the state block) is
 // saved and restored with it; the guest-physical slots are the VM's and are

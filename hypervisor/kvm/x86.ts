@@ -22,7 +22,8 @@ type Ex = Record<string, (...a: number[]) => number>;
 
 export function kvm_arch_vcpu_ioctl(k: KvmSystem, v: Vcpu, req: number, arg: IoctlArg): number {
   switch (req) {
-    case K.KVM_RUN: return intArg(arg) ? -EINVAL : kvm_arch_vcpu_ioctl_run(k, v);
+    // the FPU wrapper (kvm_load_guest_fpu … kvm_put_guest_fpu) spans the whole ioctl, immediate_exit included
+    case K.KVM_RUN: return intArg(arg) ? -EINVAL : v.fpu.run(() => kvm_arch_vcpu_ioctl_run(k, v));
     case K.KVM_GET_REGS: { const b = k.user(arg, 144); if (!b) return -EFAULT; __get_regs(k, b); return 0; }
     case K.KVM_SET_REGS: { const b = k.user(arg, 144); if (!b) return -EFAULT; __set_regs(k, b); return 0; }
     case K.KVM_GET_SREGS: { const b = k.user(arg, 312); if (!b) return -EFAULT; __get_sregs(k, b); return 0; }
@@ -78,7 +79,10 @@ function kvm_arch_vcpu_ioctl_run(k: KvmSystem, v: Vcpu): number {
   for (;;) {
     const left = k.runBudget - (c.insns - start);
     if (left <= 0) { reason = KVM_EXIT.INTR; r = -EINTR; break; }
+    // one VM-entry … VM-exit: the guest's XCR0/XFD/PKRU are in the CPU only in between
+    v.fpu.enterGuest();
     reason = c.run(Math.min(left, 1 << 20));
+    v.fpu.exitGuest();
     if (reason !== L.EXIT_INTR) break;
   }
   // the exit record: header and union from the CPU's RUN block

@@ -10,8 +10,8 @@
 import type { WasmCpu } from "../cpu/wasm_cpu";
 import { buildCpuid, type Model } from "../models/models";
 import { Host } from "../host";
-import { Kvm, type VmFd, type VcpuFd, type VcpuExit } from "./kvm_ioctls";
-import { KVM_MEM_READONLY, ARCH } from "../uapi/consts";
+import { Kvm, KvmError, type VmFd, type VcpuFd, type VcpuExit } from "./kvm_ioctls";
+import { KVM_MEM_READONLY, ARCH, EIO } from "../uapi/consts";
 import { loadBios, loadElf64, loadFlat, type LoadedImage, ImageError } from "./loader";
 import { Devices, type Console } from "./devices";
 
@@ -20,12 +20,21 @@ export const EXIT_NAMES: Record<number, string> = { 0: "unknown", 1: "exception"
 
 export interface MachineOptions {
   model?: string;
+  /** host kernel behaviour ('5.17-rc5' | '6.5' | '6.8' | '6.19' or b1..b4; default 6.19): see hypervisor/kernels.ts */
+  kernel?: string;
   memory?: number;                 // bytes of guest RAM
   cpuEdits?: { add?: string[]; remove?: string[] };
   console?: Console;
 }
 
-export type StopReason = "hlt" | "shutdown" | "debug-exit" | "budget" | "internal-error" | "mmio" | "debug";
+export type StopReason = "hlt" | "shutdown" | "debug-exit" | "budget" | "internal-error" | "mmio" | "debug" | "host-oops";
+
+/**
+ * Exit status after the host kernel oopsed in KVM_RUN (Host.oops holds the report): the status a
+ * shell shows for a process killed by SIGSEGV (128 + 11), which is how make_task_dead ends the
+ * vCPU thread.
+ */
+export const HOST_OOPS_STATUS = 139;
 
 export interface RunResult {
   exit: StopReason;
@@ -47,7 +56,7 @@ export class Machine {
 
   constructor(opts: MachineOptions = {}) {
     this.ramSize = opts.memory ?? 128 << 20;
-    this.host = new Host({ cpu: opts.model ?? "sapphire-rapids", memory: this.ramSize + (2 << 20) });
+    this.host = new Host({ cpu: opts.model ?? "sapphire-rapids", kernel: opts.kernel, memory: this.ramSize + (2 << 20) });
     this.cpu = this.host.cpu;
     this.model = this.host.model;
     // like QEMU for an AMX model: ask for the dynamic tile state before the first vCPU locks the permissions
@@ -156,7 +165,13 @@ export class Machine {
       if (left <= 0) return { exit: "budget", status: 124, insns: c.insns - start };
       // the run budget plays the part of a timer signal: KVM_RUN returns -EINTR ("Intr") when it is used up
       this.host.kvm.runBudget = Math.min(SLICE, left);
-      const r = this.handleVcpuExit(this.vcpu.run());
+      let e: VcpuExit;
+      try { e = this.vcpu.run(); } catch (err) {
+        // KVM_RUN returns -EIO when the host kernel oopsed during it (or the VM died in an earlier one)
+        if (err instanceof KvmError && err.errno === EIO && this.host.oops) return { exit: "host-oops", status: HOST_OOPS_STATUS, insns: c.insns - start };
+        throw err;
+      }
+      const r = this.handleVcpuExit(e);
       if (r) return { ...r, insns: c.insns - start };
     }
   }

@@ -1,0 +1,223 @@
+// The HostFpu the ioctl layer uses: an adapter from the fpu_iface seam to the
+// host kernel's guest-FPU model (hypervisor/fpu, kernel-abi.md §2–§8), with the
+// B1–B4 behaviour of the Host's `kernel`. Each seam call goes to the kernel
+// function README.md (hypervisor/fpu) names for it:
+//
+//   archPrctl          → fpu_xstate_prctl (in the VMM's main thread)
+//   capXsave2          → kvm_cap_xsave2
+//   supportedCpuid     → kvm_supported_cpuid_0xd
+//   msrIndexList       → kvm_fpu_msr_index_list
+//   createVcpu         → a new VMM thread (the vCPU thread) + kvm_arch_vcpu_create
+//   run                → kvm_arch_vcpu_ioctl_run (kvm_load_guest_fpu … kvm_put_guest_fpu)
+//   enterGuest/exitGuest → vcpu_enter_guest_fpu / vcpu_exit_guest_fpu
+//   getXsave/setXsave  → kvm_arch_vcpu_ioctl_get_xsave / _get_xsave2 / _set_xsave
+//   getFpu/setFpu      → kvm_arch_vcpu_ioctl_get_fpu / _set_fpu
+//   getXcrs/setXcrs    → kvm_vcpu_ioctl_x86_get_xcrs / _set_xcrs
+//   getMsr/setMsr      → kvm_get_msr_common / kvm_set_msr_common (host-initiated: KVM_GET/SET_MSRS)
+//   setCpuid           → kvm_set_cpuid (after x86.ts's nent and has-run checks)
+//
+// The model's processes: one VMM process per Host (everything that calls
+// host.ioctl), its main thread issues arch_prctl and the /dev/kvm and VM
+// ioctls; each vCPU gets its own thread, as QEMU does, and KVM_RUN runs there.
+//
+// Hardware sharing: the model's "hardware" is the Host's WasmCpu. Its register
+// file and its XCR0/XSS/XFD/XFD_ERR/PKRU/XINUSE/XMODIFIED are physical (see
+// fpu_iface.ts), so load()/put() carry them across vcpu_load/vcpu_put. Every
+// kernel XSAVES/XRSTORS runs with the host's CPUID leaf 0xD layout
+// (cfg.withHostCpuid), the guest with its own.
+//
+// Where this CPU differs from VMX, and what the adapter does about it:
+// - MOV CR4 is not intercepted, so KVM cannot load guest XCR0 "when CR4.OSXSAVE
+//   becomes 1". The guest's XCR0 and PKRU are therefore always put into the CPU
+//   at VM-entry (cr4_osxsave/cr4_pke treated as set for the swap). Without
+//   OSXSAVE the guest cannot observe XCR0, so only the timing differs.
+// - XSETBV and WRMSR(IA32_XFD) execute in the CPU without an exit. After each
+//   VM-exit the adapter folds them back into the kernel's view: a changed XCR0
+//   becomes vcpu->arch.xcr0 (what kvm_emulate_xsetbv would have set; the CPU
+//   applied the same checks), a changed XFD turns on VMX's XFD pass-through
+//   (xfd_no_write_intercept, as KVM does at the first non-zero write) so that
+//   fpu_sync_guest_vmexit_xfd_state picks it up, and the CPU's XFD_ERR (set by a
+//   guest #NM or the guest's WRMSR) becomes guest_fpu.xfd_err.
+//
+// Host oops: when the kernel's XRSTORS of a guest fpstate raises #NM
+// (kernel-abi.md §3.12, the S4/S5 crashes under B1–B3) the model throws
+// HostOops with the task, its process and the VM already dead. run() catches it
+// and returns -EIO (the errno KVM gives for a dead VM; the real syscall never
+// returns), the report is kept in oopses() (Host.oops / Host.dmesg), and every
+// later KVM_RUN of that VM returns -EIO.
+import type { HostFpu, HostFpuFactory, VcpuFpu, FpuVcpuContext, FpuMsrResult } from "./fpu_iface";
+import type { CpuidEntry } from "../models/cpuid";
+import { EFAULT, EINVAL, EIO } from "../uapi/consts";
+import { dvOf } from "../uapi/structs";
+import {
+  FpuHost, HostOops, KvmVm, KvmVcpu, type HostTask, type HostProcess,
+  fpu_xstate_prctl, kvm_cap_xsave2, kvm_supported_cpuid_0xd, kvm_fpu_msr_index_list, kvm_arch_vcpu_create,
+  kvm_arch_vcpu_ioctl_run, vcpu_enter_guest_fpu, vcpu_exit_guest_fpu, kvm_arch_vcpu_ioctl_get_xsave,
+  kvm_arch_vcpu_ioctl_get_xsave2, kvm_arch_vcpu_ioctl_set_xsave, kvm_arch_vcpu_ioctl_get_fpu, kvm_arch_vcpu_ioctl_set_fpu,
+  kvm_vcpu_ioctl_x86_get_xcrs, kvm_vcpu_ioctl_x86_set_xcrs, kvm_get_msr_common, kvm_set_msr_common, kvm_fpu_msr,
+  kvm_set_cpuid, __kvm_set_xcr, ARCH_GET_XCOMP_SUPP, ARCH_GET_XCOMP_PERM, ARCH_GET_XCOMP_GUEST_PERM,
+} from "../fpu";
+
+const KVM_MAX_XCRS = 16;
+
+export const kernelHostFpu: HostFpuFactory = (cfg) => {
+  const c = cfg.cpu, L = c.L;
+  // the physical FPU fields of the state block (u64 each)
+  const HW = [L.S_XCR0, L.S_XSS, L.S_XFD, L.S_XFD_ERR, L.S_PKRU, L.S_XINUSE, L.S_XMODIFIED];
+
+  // every kernel XSAVES/XRSTORS runs with the host's layout in the CPU
+  class KernelFpuHost extends FpuHost {
+    override xsaveHw(buf: number, mask: bigint): number { return cfg.withHostCpuid(() => super.xsaveHw(buf, mask)); }
+    override xrstorHw(buf: number, mask: bigint): number { return cfg.withHostCpuid(() => super.xrstorHw(buf, mask)); }
+  }
+  // boot: the kernel reads the host's CPUID and leaves XCR0/XSS/XFD/PKRU set up in the CPU
+  const host = cfg.withHostCpuid(() => new KernelFpuHost(cfg.cpu, cfg.model, { kernel: cfg.kernel }));
+  const { proc, task: main } = host.spawnProcess("vmm") as { proc: HostProcess; task: HostTask };
+  host.switchTo(main);
+  const vms = new Map<number, KvmVm>();
+  // the physical fields while a vCPU's state block is in the CPU's place
+  const hw = HW.map((o) => c.u64(o));
+
+  /** syscalls from the VMM's main thread: a context switch to it first (a vCPU thread may be current) */
+  const onMain = <T>(fn: () => T): T => { if (!main.dead) host.switchTo(main); return fn(); };
+
+  const fpuHost: HostFpu = {
+    supportedXcr0: host.kvm_caps.supported_xcr0,
+    archPrctl(code, arg) {
+      return onMain(() => {
+        const get = code === ARCH_GET_XCOMP_SUPP || code === ARCH_GET_XCOMP_PERM || code === ARCH_GET_XCOMP_GUEST_PERM;
+        if (get && !(arg instanceof Uint8Array && arg.length >= 8)) {
+          // put_user() to a bad pointer; the value is computed first, as in the kernel
+          const r = fpu_xstate_prctl(host, main, code, 0);
+          return r.r < 0 ? r.r : -EFAULT;
+        }
+        const n = arg instanceof Uint8Array ? 0 : arg;
+        const r = fpu_xstate_prctl(host, main, code, n);
+        if (r.r === 0 && r.value !== undefined && arg instanceof Uint8Array) dvOf(arg).setBigUint64(0, r.value, true);
+        return r.r;
+      });
+    },
+    capXsave2: () => kvm_cap_xsave2(host, main),
+    supportedCpuid: (entries) => kvm_supported_cpuid_0xd(host, main, entries),
+    msrIndexList: () => kvm_fpu_msr_index_list(host),
+    createVcpu(ctx) {
+      return onMain(() => {
+        let vm = vms.get(ctx.vmId);
+        if (!vm) { vm = new KvmVm(host, main); vms.set(ctx.vmId, vm); }
+        const thread = host.spawnThread(proc);
+        const v = kvm_arch_vcpu_create(vm, thread);
+        if (typeof v === "number") return v;
+        // CR4 is not intercepted (see the header): guest XCR0/PKRU are swapped at every entry/exit
+        v.cr4_osxsave = true;
+        v.cr4_pke = true;
+        return new KernelVcpuFpu(ctx, host, v, hw, HW);
+      });
+    },
+    oopses: () => host.oopses,
+    dmesg: () => host.dmesg,
+  };
+  return fpuHost;
+};
+
+class KernelVcpuFpu implements VcpuFpu {
+  constructor(
+    private readonly ctx: FpuVcpuContext, private readonly host: FpuHost, readonly v: KvmVcpu,
+    private readonly hw: bigint[], private readonly HW: number[],
+  ) {}
+
+  load(): void { const c = this.ctx.cpu; this.HW.forEach((o, i) => c.setU64(o, this.hw[i])); }
+  put(): void { const c = this.ctx.cpu; this.HW.forEach((o, i) => { this.hw[i] = c.u64(o); }); }
+
+  run(loop: () => number): number {
+    try {
+      return kvm_arch_vcpu_ioctl_run(this.v, loop);
+    } catch (e) {
+      if (e instanceof HostOops) { this.ctx.cpu.ex.state_changed(); return -EIO; }
+      throw e;
+    }
+  }
+
+  enterGuest(): void {
+    vcpu_enter_guest_fpu(this.v);
+    this.ctx.cpu.ex.state_changed();
+  }
+
+  exitGuest(): void {
+    const v = this.v, h = this.host;
+    // fold what the guest did to the hardware without an exit back into KVM's view
+    const xcr0 = h.xgetbv0();
+    if (xcr0 !== v.xcr0 && __kvm_set_xcr(v, 0, xcr0)) v.xcr0 = xcr0;
+    if (h.has_xfd && h.rdmsr_xfd() !== v.guest_fpu.fpstate.xfd && !v.xfd_no_write_intercept) {
+      v.xfd_no_write_intercept = true;
+      v.nm_intercept = true;
+    }
+    // XFD_ERR: VMX passes reads through and intercepts writes (kvm_set_msr_common sets
+    // guest_fpu.xfd_err); here the guest's WRMSR and the #NM's hardware update both land in the
+    // CPU, so the live value is the guest's — the same value handle_nm_fault_irqoff would read
+    if (h.has_xfd) v.guest_fpu.xfd_err = h.rdmsr_xfd_err();
+    vcpu_exit_guest_fpu(v, false);
+    this.ctx.cpu.ex.state_changed();
+  }
+
+  uabiSize(): number { return this.v.guest_fpu.uabi_size; }
+
+  getXsave(buf: Uint8Array, size: number): number {
+    if (size === 4096) {
+      const r = kvm_arch_vcpu_ioctl_get_xsave(this.v);
+      if (r.r) return r.r;
+      if (buf.length < 4096) return -EFAULT;
+      buf.set(r.buf!.subarray(0, 4096));
+      return 0;
+    }
+    const r = kvm_arch_vcpu_ioctl_get_xsave2(this.v);
+    if (r.r) return r.r;
+    if (buf.length < r.buf.length) return -EFAULT;
+    buf.set(r.buf);
+    return 0;
+  }
+
+  setXsave(buf: Uint8Array): number { return kvm_arch_vcpu_ioctl_set_xsave(this.v, buf); }
+
+  getFpu(buf: Uint8Array): number {
+    const r = kvm_arch_vcpu_ioctl_get_fpu(this.v);
+    if (r.r) return r.r;
+    if (buf.length < r.buf.length) return -EFAULT;
+    buf.set(r.buf);
+    return 0;
+  }
+  setFpu(buf: Uint8Array): number { return kvm_arch_vcpu_ioctl_set_fpu(this.v, buf); }
+
+  getXcrs(buf: Uint8Array): number {
+    if (buf.length < 392) return -EFAULT;
+    const x = kvm_vcpu_ioctl_x86_get_xcrs(this.v), dv = dvOf(buf);
+    buf.fill(0, 0, 392);
+    dv.setUint32(0, x.nr_xcrs, true);
+    dv.setUint32(4, x.flags, true);
+    x.xcrs.forEach((e, i) => { dv.setUint32(8 + 16 * i, e.xcr, true); dv.setBigUint64(16 + 16 * i, e.value, true); });
+    return 0;
+  }
+
+  setXcrs(buf: Uint8Array): number {
+    if (buf.length < 392) return -EFAULT;
+    const dv = dvOf(buf), nr = dv.getUint32(0, true), flags = dv.getUint32(4, true);
+    const xcrs = [];
+    for (let i = 0; i < Math.min(nr, KVM_MAX_XCRS); i++) xcrs.push({ xcr: dv.getUint32(8 + 16 * i, true), value: dv.getBigUint64(16 + 16 * i, true) });
+    return kvm_vcpu_ioctl_x86_set_xcrs(this.v, { nr_xcrs: nr, flags, xcrs });
+  }
+
+  setCpuid(entries: CpuidEntry[], _guestSupportedXcr0: bigint): number {
+    const r = kvm_set_cpuid(this.v, entries);
+    return r > 0 ? -EINVAL : r;
+  }
+
+  getMsr(index: number, hostInitiated: boolean): FpuMsrResult | undefined {
+    if (!kvm_fpu_msr(index)) return undefined;
+    const r = kvm_get_msr_common(this.v, index, hostInitiated);
+    return r.r ? { ok: false } : { ok: true, value: r.data };
+  }
+
+  setMsr(index: number, value: bigint, hostInitiated: boolean): FpuMsrResult | undefined {
+    if (!kvm_fpu_msr(index)) return undefined;
+    return { ok: kvm_set_msr_common(this.v, index, value, hostInitiated) === 0 };
+  }
+}
