@@ -30,11 +30,11 @@ export interface MachineOptions {
 export type StopReason = "hlt" | "shutdown" | "debug-exit" | "budget" | "internal-error" | "mmio" | "debug" | "host-oops";
 
 /**
- * Exit status after the host kernel oopsed in KVM_RUN (Host.oops holds the report): the status a
- * shell shows for a process killed by SIGSEGV (128 + 11), which is how make_task_dead ends the
- * vCPU thread.
+ * Exit status after the host kernel oopsed in KVM_RUN (Host.oops holds the report). Even, like
+ * every status the emulator chooses, so it cannot be mistaken for a guest's isa-debug-exit
+ * status ((v << 1) | 1).
  */
-export const HOST_OOPS_STATUS = 139;
+export const HOST_OOPS_STATUS = 6;
 
 export interface RunResult {
   exit: StopReason;
