@@ -5,7 +5,7 @@
  * state can reach the device.
  *   F <cpuid|->           fresh vCPU: cap XSAVE2 (dev, vm), GET_XSAVE2, GET_XCRS, GET_CPUID2
  *   X <cpuid|-> <xsave>   SET_XSAVE(4096 bytes) then GET_XSAVE2
- *   C <cpuid|-> <xcrs>    SET_XCRS(392 bytes) then GET_XCRS
+ *   C <cpuid|-> <xcrs>    SET_XCRS(392 bytes) then GET_XCRS, GET_CPUID2
  * <cpuid> is a raw struct kvm_cpuid2 in hex, '-' = no KVM_SET_CPUID2. */
 #include <errno.h>
 #include <fcntl.h>
@@ -67,6 +67,8 @@ int main(void) {
     if (op == 'F') {
       struct kvm_xcrs x; memset(&x, 0xcc, sizeof x);
       printf(",\"xget\":%ld,\"xout\":\"", rc(vcpu, KVM_GET_XCRS, &x)); phex((uint8_t *)&x, sizeof x); printf("\"");
+    }
+    if (op == 'F' || op == 'C') {
       memset(cpuid, 0, sizeof cpuid); *(uint32_t *)cpuid = 256;
       long g = rc(vcpu, KVM_GET_CPUID2, cpuid);
       printf(",\"cget\":%ld,\"cout\":\"", g); phex(cpuid, g == 0 ? 8 + 40 * *(uint32_t *)cpuid : 0); printf("\"");
