@@ -27,7 +27,7 @@ const dv = (b: Uint8Array) => new DataView(b.buffer, b.byteOffset, b.byteLength)
 const AMX = (1n << 17n) | (1n << 18n);
 
 // ---- cases -----------------------------------------------------------------
-type Op = { kind: "F" } | { kind: "X"; buf: Uint8Array } | { kind: "C"; xcrs: Uint8Array };
+type Op = { kind: "F" } | { kind: "X" | "L"; buf: Uint8Array } | { kind: "C"; xcrs: Uint8Array };
 type Cfg = "nocpuid" | "extonly" | "genoa" | "icelake" | "reduced";
 interface Case { name: string; cfg: Cfg; op: Op }
 
@@ -71,6 +71,8 @@ function cases(): Case[] {
   const out: Case[] = [];
   for (const cfg of CFGS) {
     out.push({ name: `${cfg} fresh`, cfg, op: { kind: "F" } });
+    if (cfg !== "nocpuid")      // masked, not dropped: SET_XSAVE with no CPUID, then the table reveals it
+      for (const bv of [0x3n, 0x7n, 0xe7n]) out.push({ name: `${cfg} late-CPUID SET_XSAVE bv=0x${bv.toString(16)}`, cfg, op: { kind: "L", buf: image(bv) } });
     if (cfg === "extonly" || cfg === "icelake" || cfg === "reduced") {   // the fresh view and the mask decide; a few SETs suffice
       for (const bv of [0x3n, 0x7n, 0xe7n, 0x203n]) out.push({ name: `${cfg} SET_XSAVE bv=0x${bv.toString(16)}`, cfg, op: { kind: "X", buf: image(bv) } });
       for (const x of [0x1n, 0x3n, 0x7n, 0xe7n, 0x207n]) out.push({ name: `${cfg} SET_XCRS 0x${x.toString(16)}`, cfg, op: { kind: "C", xcrs: xcrs(x) } });
@@ -107,7 +109,7 @@ function cases(): Case[] {
 }
 
 // ---- the model side -----------------------------------------------------------
-interface Result { cpuid: number; cap?: number; vmcap?: number; set?: number; get?: number; out?: string; xget?: number; xout?: string; cget?: number; cout?: string }
+interface Result { get0?: number; out0?: string; get1?: number; out1?: string; cpuid: number; cap?: number; vmcap?: number; set?: number; get?: number; out?: string; xget?: number; xout?: string; cget?: number; cout?: string }
 
 function supportedTable(cpu: string): Uint8Array {
   const host = new Host({ cpu, kernel: "6.8" }), kvm = host.open();
@@ -160,7 +162,13 @@ function runModel(c: Case, t: Uint8Array | null): Result {
   const host = new Host({ cpu: MODEL, kernel: "6.8" });
   const kvm = host.open();
   const vm = host.ioctl(kvm, K.KVM_CREATE_VM, 0), vcpu = host.ioctl(vm, K.KVM_CREATE_VCPU, 0);
-  const r: Result = { cpuid: t ? host.ioctl(vcpu, K.KVM_SET_CPUID2, t.slice()) : 0 };
+  const r = {} as Result;
+  if (c.op.kind === "L") {
+    r.set = host.ioctl(vcpu, K.KVM_SET_XSAVE, c.op.buf.slice());
+    const o = new Uint8Array(4096).fill(0xcc);
+    r.get0 = host.ioctl(vcpu, K.KVM_GET_XSAVE2, o); r.out0 = hex(o);
+  }
+  r.cpuid = t ? host.ioctl(vcpu, K.KVM_SET_CPUID2, t.slice()) : 0;
   const xs2 = host.ioctl(kvm, K.KVM_CHECK_EXTENSION, KVM_CAP.XSAVE2);
   if (c.op.kind === "F") { r.cap = xs2; r.vmcap = host.ioctl(vm, K.KVM_CHECK_EXTENSION, KVM_CAP.XSAVE2); }
   if (c.op.kind === "X") r.set = host.ioctl(vcpu, K.KVM_SET_XSAVE, c.op.buf.slice());
@@ -171,6 +179,10 @@ function runModel(c: Case, t: Uint8Array | null): Result {
   } else {
     const o = new Uint8Array(xs2 > 0 ? xs2 : 4096).fill(0xcc);
     r.get = host.ioctl(vcpu, K.KVM_GET_XSAVE2, o); r.out = hex(o);
+  }
+  if (c.op.kind === "X" || c.op.kind === "L") {
+    const o = new Uint8Array(4096).fill(0xcc);
+    r.get1 = host.ioctl(vcpu, K.KVM_GET_XSAVE, o); r.out1 = hex(o);
   }
   if (c.op.kind === "F") {
     const x = new Uint8Array(392).fill(0xcc);
@@ -194,7 +206,7 @@ function runDevice(cs: Case[], tabs: Record<Cfg, Uint8Array | null>): Result[] |
   } catch (e) { return `cc failed: ${(e as Error).message.split("\n")[0]}`; }
   const input = cs.map((c) => {
     const t = tabs[c.cfg], cp = t ? hex(t) : "-";
-    if (c.op.kind === "X") { if (dv(c.op.buf).getBigUint64(512, true) & AMX) throw new Error("AMX bit in a device XSAVE mask"); return `X ${cp} ${hex(c.op.buf)}`; }
+    if (c.op.kind === "X" || c.op.kind === "L") { if (dv(c.op.buf).getBigUint64(512, true) & AMX) throw new Error("AMX bit in a device XSAVE mask"); return `${c.op.kind} ${cp} ${hex(c.op.buf)}`; }
     if (c.op.kind === "C") { for (let i = 0; i < 16; i++) if (dv(c.op.xcrs).getBigUint64(16 + 16 * i, true) & AMX) throw new Error("AMX bit in a device XCR0"); return `C ${cp} ${hex(c.op.xcrs)}`; }
     return `F ${cp}`;
   }).join("\n") + "\n";
@@ -212,13 +224,13 @@ function diff(a: Result, b: Result, skip: ReadonlySet<keyof Result> = new Set())
   const out: string[] = [];
   a = { ...a }; b = { ...b };
   for (const k of skip) { delete a[k]; delete b[k]; }
-  for (const k of ["cpuid", "cap", "vmcap", "set", "get", "xget", "cget"] as const) if (a[k] !== b[k]) out.push(`${k} dev=${a[k]} model=${b[k]}`);
+  for (const k of ["get0", "get1", "cpuid", "cap", "vmcap", "set", "get", "xget", "cget"] as const) if (a[k] !== b[k]) out.push(`${k} dev=${a[k]} model=${b[k]}`);
   if (a.cout !== b.cout) {
     const show = (e: Entry) => `${e.fn.toString(16)}.${e.idx}:${e.regs.map((r) => r.toString(16)).join("/")}`;
     const x = new Set(entries(unhex(a.cout ?? "00000000")).map(show)), y = new Set(entries(unhex(b.cout ?? "00000000")).map(show));
     out.push(`cpuid dev-only [${[...x].filter((v) => !y.has(v)).join(" ")}] model-only [${[...y].filter((v) => !x.has(v)).join(" ")}]`);
   }
-  for (const k of ["out", "xout"] as const) {
+  for (const k of ["out0", "out", "out1", "xout"] as const) {
     if (a[k] === b[k]) continue;
     const x = unhex(a[k] ?? ""), y = unhex(b[k] ?? "");
     if (x.length !== y.length) { out.push(`${k} length dev=${x.length} model=${y.length}`); continue; }
@@ -251,7 +263,7 @@ const DEVIATIONS: Deviation[] = [
       "0xD.0 EAX becomes the supported XCR0 (0xe7 here: this EPYC VM has no PKU), the 0xD sub-leaves get this host's offsets, " +
       "0xD.1 EAX loses XSAVES, leaf 7 loses PKU/RDPID/INVPCID and gains TSC_ADJUST, 7.1 gains AVX512_BF16, 1.EDX gains HTT. " +
       "A stock kernel stores the table as sent (only the runtime bits change)",
-    applies: (c) => c.op.kind !== "X" && (c.cfg === "genoa" || c.cfg === "icelake" || c.cfg === "reduced"),
+    applies: (c) => (c.op.kind === "F" || c.op.kind === "C") && (c.cfg === "genoa" || c.cfg === "icelake" || c.cfg === "reduced"),
     fields: ["cout"],
     device(d) {
       assert.is(leaf(d, 0xd, 0)?.regs[0], 0xe7, "device: 0xD.0 EAX rewritten to the supported XCR0");
@@ -284,10 +296,10 @@ const DEVIATIONS: Deviation[] = [
       "where a stock B3 kernel has 0x7 (real-kvm.md: 'you cannot build a reduced guest here'): the device accepts XCR0 0xe7 " +
       "and returns AVX-512 state in KVM_GET_XSAVE2",
     applies: (c) => c.cfg === "reduced" && (c.name.endsWith("bv=0xe7") || c.name.endsWith("SET_XCRS 0xe7")),
-    fields: ["set", "out"],
+    fields: ["set", "out", "out1"],
     device(d, c) {
       assert.is(d.set, 0);
-      if (c.op.kind === "X") assert.is(u64(d.out, 512), 0xe7n, "device: XSTATE_BV 0xe7 survives the GET mask");
+      if (c.op.kind !== "C") assert.is(u64(d.out, 512), 0xe7n, "device: XSTATE_BV 0xe7 survives the GET mask");
       else assert.is(u64(d.out, 16), 0xe7n, "device: XCR0 0xe7 accepted");
     },
     model(m, c) {
@@ -303,6 +315,7 @@ const DEVIATIONS: Deviation[] = [
       assert.equal([...o.subarray(32, 416)], [...sent.subarray(32, 416)], "ST/XMM registers");
       assert.equal([...o.subarray(576, 832)], [...sent.subarray(576, 832)], "YMM_Hi128");
       assert.ok(o.subarray(832, 2432).every((x) => x === 0), "AVX-512 components read back as init (masked)");
+      assert.is(m.out1, m.out, "KVM_GET_XSAVE (4096) gives the same image");
     },
   },
 ];
@@ -344,6 +357,10 @@ if (typeof dev === "string") {
     const e7 = at("nocpuid SET_XSAVE bv=0xe7");
     assert.is(e7.set, 0, "accepted although guest XCR0 support is 0 (27526efb5cff present)");
     assert.is(u64(e7.out, 512), 0x3n, "GET masks with guest support | FP | SSE");
+    const late = at("genoa late-CPUID SET_XSAVE bv=0xe7");
+    assert.is(u64(late.out0, 512), 0x3n, "masked before KVM_SET_CPUID2");
+    assert.is(u64(late.out, 512), 0xe7n, "kept, not dropped: the table reveals it");
+    assert.is(late.out!.slice(1664 * 2, 2432 * 2), hex(image(0xe7n).subarray(1664, 2432)), "Hi16_ZMM data (AMD offset 1408 + 256)");
   });
 }
 

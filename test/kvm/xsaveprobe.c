@@ -6,6 +6,8 @@
  *   F <cpuid|->           fresh vCPU: cap XSAVE2 (dev, vm), GET_XSAVE2, GET_XCRS, GET_CPUID2
  *   X <cpuid|-> <xsave>   SET_XSAVE(4096 bytes) then GET_XSAVE2
  *   C <cpuid|-> <xcrs>    SET_XCRS(392 bytes) then GET_XCRS, GET_CPUID2
+ *   L <cpuid> <xsave>     no CPUID: SET_XSAVE, GET_XSAVE2; then SET_CPUID2(cpuid), GET_XSAVE2
+ * X and L also report the 4096-byte KVM_GET_XSAVE after the last step.
  * <cpuid> is a raw struct kvm_cpuid2 in hex, '-' = no KVM_SET_CPUID2. */
 #include <errno.h>
 #include <fcntl.h>
@@ -42,9 +44,17 @@ int main(void) {
     int vcpu = ioctl(vm, KVM_CREATE_VCPU, 0);
     if (vcpu < 0) { printf("{\"error\":\"KVM_CREATE_VCPU %d\"}\n", errno); return 1; }
     long cpuidrc = 0;
+    if (op == 'L') {
+      memset(buf, 0, sizeof buf); unhex(p, buf, sizeof buf);
+      uint64_t bv; memcpy(&bv, buf + 512, 8);
+      if (bv & AMX) { fprintf(stderr, "refusing AMX XSTATE_BV\n"); return 2; }
+      printf("{\"set\":%ld", rc(vcpu, KVM_SET_XSAVE, buf));
+      memset(out, 0xcc, sizeof out);
+      printf(",\"get0\":%ld,\"out0\":\"", rc(vcpu, KVM_GET_XSAVE2, out)); phex(out, 4096); printf("\",");
+    } else printf("{");
     if (strcmp(c, "-")) { memset(cpuid, 0, sizeof cpuid); unhex(c, cpuid, sizeof cpuid); cpuidrc = rc(vcpu, KVM_SET_CPUID2, cpuid); }
     long xs2 = rc(kvm, KVM_CHECK_EXTENSION, (void *)(long)KVM_CAP_XSAVE2);
-    printf("{\"cpuid\":%ld", cpuidrc);
+    printf("\"cpuid\":%ld", cpuidrc);
     if (op == 'F') {
       printf(",\"cap\":%ld,\"vmcap\":%ld", xs2, rc(vm, KVM_CHECK_EXTENSION, (void *)(long)KVM_CAP_XSAVE2));
     } else if (op == 'X') {
@@ -59,10 +69,14 @@ int main(void) {
       memset(&x, 0xcc, sizeof x);
       printf(",\"get\":%ld,\"out\":\"", rc(vcpu, KVM_GET_XCRS, &x)); phex((uint8_t *)&x, sizeof x); printf("\"");
     }
-    if (op == 'F' || op == 'X') {
+    if (op == 'F' || op == 'X' || op == 'L') {
       size_t n = xs2 > 0 && xs2 <= (long)sizeof out ? (size_t)xs2 : 4096;
       memset(out, 0xcc, sizeof out);
       printf(",\"get\":%ld,\"out\":\"", rc(vcpu, KVM_GET_XSAVE2, out)); phex(out, n); printf("\"");
+    }
+    if (op == 'X' || op == 'L') {
+      memset(out, 0xcc, sizeof out);
+      printf(",\"get1\":%ld,\"out1\":\"", rc(vcpu, KVM_GET_XSAVE, out)); phex(out, 4096); printf("\"");
     }
     if (op == 'F') {
       struct kvm_xcrs x; memset(&x, 0xcc, sizeof x);
