@@ -174,11 +174,15 @@ export function __kvm_set_xcr(v: KvmVcpu, index: number, xcr: bigint): number {
   return 0;
 }
 
-/** kvm_update_cpuid_runtime() XSAVE part: CPUID.(0xD,0).EBX and (0xD,1).EBX follow XCR0 (and XSS) */
-export function kvm_update_cpuid_runtime(v: KvmVcpu): void {
-  const d0 = findEntry(v.cpuid, 0xd, 0);
+/**
+ * kvm_update_cpuid_runtime() XSAVE part: CPUID.(0xD,0).EBX and (0xD,1).EBX follow XCR0 (and XSS).
+ * `entries` defaults to the stored table; KVM_SET_CPUID2 first applies it to the incoming one
+ * (__kvm_update_cpuid_runtime(vcpu, e2, nent)), and KVM_GET_CPUID2 shows the result.
+ */
+export function kvm_update_cpuid_runtime(v: KvmVcpu, entries: CpuidEntry[] = v.cpuid): void {
+  const d0 = findEntry(entries, 0xd, 0);
   if (d0) d0.ebx = v.host.layout.requiredSize(v.xcr0, false);
-  const d1 = findEntry(v.cpuid, 0xd, 1);
+  const d1 = findEntry(entries, 0xd, 1);
   if (d1 && (d1.eax & 0xa)) d1.ebx = v.host.layout.requiredSize(v.xcr0 | v.ia32_xss, true);
 }
 

@@ -84,6 +84,12 @@ export interface VcpuFpu {
    * `guestSupportedXcr0` is the value vcpu->arch.guest_supported_xcr0 will take.
    */
   setCpuid(entries: CpuidEntry[], guestSupportedXcr0: bigint): number;
+  /**
+   * kvm_update_cpuid_runtime's XSAVE part on a table, in place: CPUID.(0xD,0).EBX and, with
+   * XSAVEC/XSAVES in (0xD,1).EAX, (0xD,1).EBX become the XSAVE sizes for the current XCR0 (| XSS).
+   * Applied to the incoming KVM_SET_CPUID2 table and to the stored one before KVM_GET_CPUID2.
+   */
+  updateCpuidRuntime(entries: CpuidEntry[]): void;
   /** MSRs the fpu owns (XFD 0x1C4, XFD_ERR 0x1C5, XSS 0xDA0); undefined = not an fpu MSR. */
   getMsr(index: number, hostInitiated: boolean): FpuMsrResult | undefined;
   setMsr(index: number, value: bigint, hostInitiated: boolean): FpuMsrResult | undefined;

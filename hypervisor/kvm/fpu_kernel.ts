@@ -55,7 +55,7 @@ import {
   kvm_arch_vcpu_ioctl_run, vcpu_enter_guest_fpu, vcpu_exit_guest_fpu, kvm_arch_vcpu_ioctl_get_xsave,
   kvm_arch_vcpu_ioctl_get_xsave2, kvm_arch_vcpu_ioctl_set_xsave, kvm_arch_vcpu_ioctl_get_fpu, kvm_arch_vcpu_ioctl_set_fpu,
   kvm_vcpu_ioctl_x86_get_xcrs, kvm_vcpu_ioctl_x86_set_xcrs, kvm_get_msr_common, kvm_set_msr_common, kvm_fpu_msr,
-  kvm_set_cpuid, __kvm_set_xcr, ARCH_GET_XCOMP_SUPP, ARCH_GET_XCOMP_PERM, ARCH_GET_XCOMP_GUEST_PERM,
+  kvm_set_cpuid, kvm_update_cpuid_runtime, __kvm_set_xcr, ARCH_GET_XCOMP_SUPP, ARCH_GET_XCOMP_PERM, ARCH_GET_XCOMP_GUEST_PERM,
 } from "../fpu";
 
 const KVM_MAX_XCRS = 16;
@@ -209,6 +209,8 @@ class KernelVcpuFpu implements VcpuFpu {
     const r = kvm_set_cpuid(this.v, entries);
     return r > 0 ? -EINVAL : r;
   }
+
+  updateCpuidRuntime(entries: CpuidEntry[]): void { kvm_update_cpuid_runtime(this.v, entries); }
 
   getMsr(index: number, hostInitiated: boolean): FpuMsrResult | undefined {
     if (!kvm_fpu_msr(index)) return undefined;

@@ -295,8 +295,12 @@ function kvm_vcpu_ioctl_set_cpuid2(k: KvmSystem, v: Vcpu, arg: IoctlArg): number
 }
 
 function kvm_set_cpuid(k: KvmSystem, v: Vcpu, entries: CpuidEntry[]): number {
+  // __kvm_update_cpuid_runtime on the incoming table first (0xD EBX sizes), so an
+  // identical resend compares equal with the stored, runtime-updated copy
+  v.fpu.updateCpuidRuntime(entries);
   // after the first KVM_RUN only an identical table is accepted (kvm_cpuid_check_equal)
   if (v.hasRun) {
+    v.fpu.updateCpuidRuntime(v.cpuid);
     if (entries.length !== v.cpuid.length) return -EINVAL;
     for (let i = 0; i < entries.length; i++) {
       const a = entries[i], b = v.cpuid[i];
@@ -327,6 +331,7 @@ function kvm_vcpu_ioctl_get_cpuid2(v: Vcpu, k: KvmSystem, arg: IoctlArg): number
   if (dv.getUint32(0, true) < v.cpuid.length) return -E2BIG;
   const body = k.user(arg, 40 * v.cpuid.length, 8);
   if (!body) return -EFAULT;
+  v.fpu.updateCpuidRuntime(v.cpuid);         // XCR0/XSS may have changed since KVM_SET_CPUID2
   v.cpuid.forEach((e, i) => writeCpuidEntry(body, e, 40 * i));
   dv.setUint32(0, v.cpuid.length, true);
   return 0;
