@@ -12,111 +12,17 @@
 #   14/15 the same with XFD[18] = 1  16 XFD == 0x40000  17 tileloadd with XFD[18]=1 -> #NM
 #   18 CR0.TS clear  19 XFD_ERR == 0x40000  20 XFD == 0x40000  (21-23 the same after a sync)
     .include "lib.inc"
+    .include "amx.inc"
     .set SAVE_TILEDATA, 1
     .set COMPARE_TILEDATA, 2
     .set RESTORE_TILEDATA, 4
     .set SAVE_RESTORE, 8
-    .set TILECFG, 0x100000
-    .set TILEDATA, 0x101000
-    .set XSAVE_AREA, 0x104000
-    .set MSR_XFD, 0x1c4
-    .set MSR_XFD_ERR, 0x1c5
-
-.macro WRMSR_ msr, val               # clobbers rax, rcx, rdx
-    movl $\msr, %ecx
-    movq \val, %rax
-    movq %rax, %rdx
-    shrq $32, %rdx
-    wrmsr
-.endm
-.macro RDMSR_ msr                    # rax = MSR
-    movl $\msr, %ecx
-    rdmsr
-    shlq $32, %rdx
-    movl %eax, %eax
-    orq %rdx, %rax
-.endm
-.macro ASSERT_MSR msr, val, id
-    RDMSR_ \msr
-    movq $\val, %r8
-    GUEST_ASSERT_EQ %rax, %r8, \id
-.endm
-# rax & mask == want
-.macro ASSERT_BITS mask, want, id
-    andq $\mask, %rax
-    movq $\want, %r8
-    GUEST_ASSERT_EQ %rax, %r8, \id
-.endm
-.macro CPUID_LEAF leaf, sub
-    movl $\leaf, %eax
-    movl $\sub, %ecx
-    cpuid
-.endm
-.macro TILELOADD_TMM0                # tmm0 <- TILEDATA, stride 64
-    movl $TILEDATA, %ebx
-    movl $64, %esi
-    tileloadd (%rbx,%rsi,1), %tmm0
-.endm
-# xsavec(RFBM = XTILE_DATA); assert XSTATE_BV[18] == 0 and XCOMP_BV[18] == 1
-.macro XSAVEC_ASSERTS id_bv, id_comp
-    movl $0x40000, %eax
-    xorl %edx, %edx
-    movl $XSAVE_AREA, %edi
-    xsavec (%rdi)
-    movq XSAVE_AREA+512, %rax
-    ASSERT_BITS 0x40000, 0, \id_bv
-    movq XSAVE_AREA+520, %rax
-    ASSERT_BITS 0x40000, 0x40000, \id_comp
-.endm
-.macro NM_STATE_ASSERTS id
-    movq %cr0, %rax
-    ASSERT_BITS 8, 0, \id
-    ASSERT_MSR MSR_XFD_ERR, 0x40000, \id+1
-    ASSERT_MSR MSR_XFD, 0x40000, \id+2
-.endm
 
     .text
     .code64
     .globl start
 start:
-    # check_xtile_info() and the v6.19 XCR0 expectations
-    CPUID_LEAF 1, 0
-    movq %rcx, %rax
-    ASSERT_BITS 0x4000000, 0x4000000, 1
-    movq %cr4, %rax
-    ASSERT_BITS 0x40000, 0x40000, 2
-    xorl %ecx, %ecx
-    xgetbv
-    ASSERT_BITS 0x60000, 0x60000, 3
-    CPUID_LEAF 0xd, 0
-    movl %ebx, %eax
-    cmpq $12288, %rax
-    jbe 1f
-    UCALL UCALL_ABORT, $4, %rax, $12288
-    hlt
-1:  CPUID_LEAF 0xd, 18
-    movl %ebx, %r9d
-    movl %eax, %r10d
-    movq $2816, %r8
-    GUEST_ASSERT_EQ %r9, %r8, 5
-    movq $8192, %r8
-    GUEST_ASSERT_EQ %r10, %r8, 6
-    CPUID_LEAF 0x1d, 0
-    movl %eax, %eax
-    testq %rax, %rax
-    jnz 1f
-    UCALL UCALL_ABORT, $7, %rax, $1
-    hlt
-1:  CPUID_LEAF 0x1d, 1
-    movl %eax, %eax
-    movl %ebx, %r9d
-    movl %ecx, %r10d
-    movq $(1024 << 16 | 8192), %r8
-    GUEST_ASSERT_EQ %rax, %r8, 8
-    movq $(8 << 16 | 64), %r8
-    GUEST_ASSERT_EQ %r9, %r8, 9
-    movq $16, %r8
-    GUEST_ASSERT_EQ %r10, %r8, 10
+    CHECK_XTILE_INFO
 
     GUEST_SYNC $SAVE_RESTORE
     WRMSR_ MSR_XFD, $0
