@@ -10,7 +10,7 @@ import {
 } from "../layout";
 import { rdreg, wrreg, CR0_EM, CR0_TS, CR4_OSFXSR, CR4_OSXSAVE, ZF, CF } from "../state";
 import { mem_lin } from "./operand";
-import { R_REG, R_RM, R_SEG, R_VEX, V_VVVV, V_L_SHIFT, V_W, V_AAA_SHIFT, V_Z, V_KIND_SHIFT } from "../decode/decoder";
+import { R_REG, R_RM, R_SEG, R_VEX, R_IMM, V_VVVV, V_L_SHIFT, V_W, V_AAA_SHIFT, V_Z, V_KIND_SHIFT } from "../decode/decoder";
 import { ld, st, probe_write } from "../mmu/access";
 import { fault_pending, raise, raise_gp, raise_ud, ST_OK, ST_FAULT, X86_TRAP_NM } from "../except/fault";
 import { set_arith } from "../flags";
@@ -335,5 +335,32 @@ export function klogic(r: usize, OP: u32, BITS: u32): i32 {
   // KXOR/KANDN of a register with itself is a zero idiom (AMD: back to init)
   const idiom = (OP == 1 || OP == 4) && (vvvv(r) & 7) == ((<u32>load<u8>(r, R_RM) >> 3) & 7);
   touch_kreg(dk, !(idiom && amd_flavour()));
+  return ST_OK;
+}
+
+// EVEX.66.0F3A.W0/W1 25 /r ib VPTERNLOGD/Q: every result bit is imm8 indexed by
+// (dest bit, src1 bit, src2 bit); dest is also the first input. Opmask by element.
+export function vpternlog(r: usize, M: bool): i32 {
+  if (!gate(r)) return ST_FAULT;
+  const len: u32 = vlen(r);
+  const esz: u32 = (load<u32>(r, R_VEX) & V_W) ? 8 : 4;
+  const dn = <u32>load<u8>(r, R_REG) >> 3;
+  if (!src_rm(r, M, B, len, 0)) return ST_FAULT;
+  vget(dn, D, len);
+  vget(vvvv(r), A, len);
+  const imm = <u32>load<u64>(r, R_IMM) & 0xFF;
+  const old = memory.data(64);
+  memory.copy(old, D, len);
+  for (let o: u32 = 0; o < len; o += 8) {
+    const d = load<u64>(D + o), a = load<u64>(A + o), b = load<u64>(B + o);
+    let v: u64 = 0;
+    for (let k: u32 = 0; k < 8; k++) {
+      if (!((imm >> k) & 1)) continue;
+      v |= ((k & 4) ? d : ~d) & ((k & 2) ? a : ~a) & ((k & 1) ? b : ~b);
+    }
+    store<u64>(D + o, v);
+  }
+  apply_mask(r, old, D, len, esz);
+  vset(dn, D, len, true);
   return ST_OK;
 }

@@ -49,6 +49,7 @@ for (const [op, m, k] of [["57", "xorps", 0], ["56", "orps", 1], ["54", "andps",
   rows.push(row(`NP V 0F ${op} /r`, `v${m} Vx,Hx,Wx`, `vlogic(r, $MB, ${k}, 8)`, "strict"));
   rows.push(row(`66 V 0F ${op} /r`, `v${m.replace("ps", "pd")} Vx,Hx,Wx`, `vlogic(r, $MB, ${k}, 8)`, "strict"));
 }
+rows.push(row("66 E 0F 3A 25 /r", "vpternlogd/q Vx,Hx,Wx,Ib", "vpternlog(r, $MB)", "strict"));
 rows.push(
   row("NP V 0F 77 L0", "vzeroupper", "vzero(r, false)"),
   row("NP V 0F 77 L1", "vzeroall", "vzero(r, true)"),
