@@ -79,10 +79,16 @@ function kvm_arch_vcpu_ioctl_run(k: KvmSystem, v: Vcpu): number {
   for (;;) {
     const left = k.runBudget - (c.insns - start);
     if (left <= 0) { reason = KVM_EXIT.INTR; r = -EINTR; break; }
+    // a scheduled { afterInsns } host event stops the guest where it is due (a host timer exit)
+    let slice = Math.min(left, 1 << 20);
+    for (const e of v.hostEvents) if (e.left !== undefined) slice = Math.min(slice, e.left);
     // one VM-entry … VM-exit: the guest's XCR0/XFD/PKRU are in the CPU only in between
     v.fpu.enterGuest();
-    reason = c.run(Math.min(left, 1 << 20));
-    v.fpu.exitGuest();
+    const before = c.insns;
+    reason = c.run(slice);
+    const ran = c.insns - before, why = reason;
+    // host events fire where the kernel enables interrupts again, before the exit handler
+    v.fpu.exitGuest(v.hostEvents.length ? () => fireHostEvents(k, v, why, ran) : undefined);
     if (reason !== L.EXIT_INTR) break;
   }
   // the exit record: header and union from the CPU's RUN block
@@ -118,6 +124,27 @@ function kvm_arch_vcpu_ioctl_run(k: KvmSystem, v: Vcpu): number {
       break;
   }
   return r;
+}
+
+// Host.scheduleEvent: the events due at this exit, in scheduling order (vcpu.ts HostEventAt)
+function fireHostEvents(k: KvmSystem, v: Vcpu, reason: number, ran: number): void {
+  const c = k.cpu, L = c.L;
+  const port = reason === KVM_EXIT.IO ? c.bytes[L.RUN + L.R_IO_PORT] | (c.bytes[L.RUN + L.R_IO_PORT + 1] << 8) : undefined;
+  const due: typeof v.hostEvents = [];
+  v.hostEvents = v.hostEvents.filter((e) => {
+    if (e.left !== undefined) e.left = Math.max(0, e.left - ran);
+    const at = e.at;
+    const hit = at === "next-exit" ? reason !== L.EXIT_INTR
+      : "afterInsns" in at ? e.left === 0
+      : reason === at.exitReason && (at.port === undefined || port === at.port);
+    if (hit) due.push(e);
+    return !hit;
+  });
+  for (const e of due) {
+    const rec = { id: e.id, vcpuId: v.id, kind: e.kind, at: e.at, exitReason: reason, port, insns: c.insns, calls: [] as string[] };
+    k.hostEventLog.push(rec);
+    rec.calls = v.fpu.hostEvent ? v.fpu.hostEvent(e.kind) : [];
+  }
 }
 
 function linearRip(k: KvmSystem): bigint {
