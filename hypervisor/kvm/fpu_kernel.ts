@@ -34,10 +34,15 @@
 // - XSETBV and WRMSR(IA32_XFD) execute in the CPU without an exit. After each
 //   VM-exit the adapter folds them back into the kernel's view: a changed XCR0
 //   becomes vcpu->arch.xcr0 (what kvm_emulate_xsetbv would have set; the CPU
-//   applied the same checks), a changed XFD turns on VMX's XFD pass-through
-//   (xfd_no_write_intercept, as KVM does at the first non-zero write) so that
-//   fpu_sync_guest_vmexit_xfd_state picks it up, and the CPU's XFD_ERR (set by a
-//   guest #NM or the guest's WRMSR) becomes guest_fpu.xfd_err.
+//   applied the same checks). A changed XFD while VMX would still intercept it
+//   (before the first non-zero write) is treated as the WRMSR's own exit: the
+//   old value goes back into hardware, the IRQ window runs (host events,
+//   Host.scheduleEvent), then kvm_set_msr_common (fpu_update_guest_xfd, turns on
+//   xfd_no_write_intercept) and, if the window left TIF_NEED_FPU_LOAD, the
+//   re-entry VMX would make before the guest reached our exit
+//   (switch_fpu_return: S4's host #NM under B1–B3). Once passed through,
+//   fpu_sync_guest_vmexit_xfd_state picks XFD up at each exit. The CPU's XFD_ERR
+//   (set by a guest #NM or the guest's WRMSR) becomes guest_fpu.xfd_err.
 //
 // Host oops: when the kernel's XRSTORS of a guest fpstate raises #NM
 // (kernel-abi.md §3.12, the S4/S5 crashes under B1–B3) the model throws
