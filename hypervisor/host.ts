@@ -24,7 +24,8 @@
 // re-entered (switch_fpu_return) as VMX would. So S4: guest loads tiles, WRMSR XFD[18]=1, OUT;
 // scheduleEvent(vcpu, { at: { exitReason: KVM_EXIT_IO, port }, kind: 'irq-fpu' }) → under B1–B3
 // that KVM_RUN returns -EIO with host.oops.caller 'switch_fpu_return'; under B4 it does not oops.
-// host.events lists what fired (exit, instruction count, kernel functions run), oldest first.
+// host.events lists what fired (exit, instruction count, kernel functions run, and `oops`: the
+// oops caller when the host oopsed later in that KVM_RUN), oldest first.
 import { WasmCpu } from "./cpu/wasm_cpu";
 import { getModel, type Model } from "./models/models";
 import { getKernel, DEFAULT_KERNEL, type KernelBehaviour } from "./kernels";

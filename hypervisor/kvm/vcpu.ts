@@ -34,6 +34,8 @@ export interface FiredHostEvent {
   insns: number;
   /** the kernel functions it ran, in order */
   calls: string[];
+  /** set when the host oopsed later in the same KVM_RUN: the oops's caller (HostOopsReport.caller, e.g. 'switch_fpu_return') */
+  oops?: string;
 }
 
 export const STATE_BYTES = 0x2000;         // STATE .. XSTATE

@@ -23,7 +23,15 @@ type Ex = Record<string, (...a: number[]) => number>;
 export function kvm_arch_vcpu_ioctl(k: KvmSystem, v: Vcpu, req: number, arg: IoctlArg): number {
   switch (req) {
     // the FPU wrapper (kvm_load_guest_fpu … kvm_put_guest_fpu) spans the whole ioctl, immediate_exit included
-    case K.KVM_RUN: return intArg(arg) ? -EINVAL : v.fpu.run(() => kvm_arch_vcpu_ioctl_run(k, v));
+    case K.KVM_RUN: {
+      if (intArg(arg)) return -EINVAL;
+      const ev = k.hostEventLog.length, oo = k.fpuHost.oopses().length;
+      const r = v.fpu.run(() => kvm_arch_vcpu_ioctl_run(k, v));
+      // an oops in the KVM_RUN in which host events fired: name its path on them (Host.events)
+      const oops = k.fpuHost.oopses()[oo];
+      if (oops) for (const e of k.hostEventLog.slice(ev)) e.oops = oops.caller;
+      return r;
+    }
     case K.KVM_GET_REGS: { const b = k.user(arg, 144); if (!b) return -EFAULT; __get_regs(k, b); return 0; }
     case K.KVM_SET_REGS: { const b = k.user(arg, 144); if (!b) return -EFAULT; __set_regs(k, b); return 0; }
     case K.KVM_GET_SREGS: { const b = k.user(arg, 312); if (!b) return -EFAULT; __get_sregs(k, b); return 0; }

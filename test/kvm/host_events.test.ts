@@ -96,6 +96,7 @@ for (const [kernel, B] of KERNELS) {
         const o = host.oops!;
         assert.ok(o, "host oops");
         assert.is(o.caller, "switch_fpu_return");
+        assert.is(f.oops, "switch_fpu_return", "the fired event names the oops path that followed it");
         assert.equal(o.callTrace, ["switch_fpu_return", "kvm_arch_vcpu_ioctl_run", ...SYSCALL_TAIL]);
         assert.is(o.warning.function, "exc_device_not_available");
         assert.is(o.rip, "restore_fpregs_from_fpstate");
@@ -108,6 +109,7 @@ for (const [kernel, B] of KERNELS) {
       }
       assert.is(r, 0);
       assert.is(host.oops, null);
+      assert.is(f.oops, undefined);
       assert.is(exitOf(v), KVM_EXIT.IO);
       assert.is(portOf(v), PORT);
       assert.is(xfdOf(v), B18, "the guest's WRMSR took effect");
