@@ -8,12 +8,34 @@
 //   host.ioctl(kvm, KVM_GET_API_VERSION, 0);        // 12
 //
 // ioctl() returns ≥ 0 or −errno and never throws.
+//
+// Host events (kernel-abi.md §3.7, §7.1): what a real host does between a VM-exit and its exit
+// handler, made deterministic. scheduleEvent(vcpuFd, { at, kind }) queues one; it fires inside
+// KVM_RUN right after the chosen exit, once the exit's interrupts-off FPU steps are done (host
+// XCR0/PKRU back, XFD synced) and before the exit is handled:
+//   kind 'irq-fpu'  an interrupt whose handler uses the FPU: kernel_fpu_begin() (saves the guest
+//                   registers into the guest fpstate with the hardware XFD of that moment and
+//                   sets TIF_NEED_FPU_LOAD), SIMD work, kernel_fpu_end()
+//   kind 'preempt'  the vCPU thread is preempted (schedule(): switch_fpu_prepare saves the same
+//                   way) and later scheduled back; the registers return at switch_fpu_return()
+//   at 'next-exit' | { exitReason, port? } | { afterInsns }   (kvm/vcpu.ts HostEventAt)
+// This CPU runs WRMSR(IA32_XFD) without an exit; the exit after it stands for the WRMSR's exit
+// (kvm/fpu_kernel.ts): its handler (fpu_update_guest_xfd) runs after the event, then the guest is
+// re-entered (switch_fpu_return) as VMX would. So S4: guest loads tiles, WRMSR XFD[18]=1, OUT;
+// scheduleEvent(vcpu, { at: { exitReason: KVM_EXIT_IO, port }, kind: 'irq-fpu' }) → under B1–B3
+// that KVM_RUN returns -EIO with host.oops.caller 'switch_fpu_return'; under B4 it does not oops.
+// host.events lists what fired (exit, instruction count, kernel functions run, and `oops`: the
+// oops caller when the host oopsed later in that KVM_RUN), oldest first.
 import { WasmCpu } from "./cpu/wasm_cpu";
 import { getModel, type Model } from "./models/models";
 import { getKernel, DEFAULT_KERNEL, type KernelBehaviour } from "./kernels";
 import { KvmSystem, type IoctlArg } from "./kvm/kvm_main";
 import type { HostFpuFactory } from "./kvm/fpu_iface";
 import type { HostOopsReport } from "./fpu/fpu";
+import type { HostEventKind } from "./kvm/fpu_iface";
+import type { HostEventAt, FiredHostEvent } from "./kvm/vcpu";
+
+export type { HostEventKind, HostEventAt, FiredHostEvent };
 import { EBADF, EFAULT } from "./uapi/consts";
 
 export interface HostOptions {
@@ -68,6 +90,16 @@ export class Host {
   alloc(size: number, align = 4096): number { return this.cpu.alloc(size, align); }
   /** A view of host memory at addr (re-take it after alloc(), which may grow the memory). */
   mem(addr: number, size: number): Uint8Array { return this.cpu.bytes.subarray(addr, addr + size); }
+  /**
+   * Queue a host event on a vCPU (see the header): it fires once, inside a later KVM_RUN, right
+   * after the VM-exit `at` selects and before that exit is handled. Returns the event's id (> 0),
+   * or -EBADF if vcpuFd is not a vCPU. Events due at the same exit fire in scheduling order.
+   */
+  scheduleEvent(vcpuFd: number, ev: { at: HostEventAt; kind: HostEventKind }): number {
+    return this.kvm.scheduleHostEvent(vcpuFd, ev.kind, ev.at);
+  }
+  /** host events that fired so far, oldest first (an oops right after one names its path in host.oops.callTrace) */
+  get events(): readonly FiredHostEvent[] { return this.kvm.hostEventLog; }
   /** mmap(vcpuFd): the vCPU's kvm_run block (KVM_GET_VCPU_MMAP_SIZE bytes), or null for a non-vCPU fd */
   mmap(vcpuFd: number): Uint8Array | null { return this.kvm.vcpuOf(vcpuFd)?.run ?? null; }
 }

@@ -2,7 +2,7 @@
 // dist/x86kvm.mjs): the contract's Host (a /dev/kvm with Linux's ioctl ABI),
 // its uapi numbers and structs, the kvm-ioctls-style wrappers, and the
 // headless Machine, the wasm CPU, CPU models and loaders.
-export { Host, type HostOptions } from "./host";
+export { Host, type HostOptions, type HostEventAt, type HostEventKind, type FiredHostEvent } from "./host";
 export * from "./uapi/ioctl";
 export * from "./uapi/structs";
 export {

@@ -45,6 +45,9 @@ export interface FpuVcpuContext {
   isLoaded(): boolean;
 }
 
+/** What the host does between a VM-exit and its exit handler (Host.scheduleEvent). */
+export type HostEventKind = "irq-fpu" | "preempt";
+
 /** Result of an MSR access the fpu code owns: ok=false makes KVM_GET/SET_MSRS stop at this entry. */
 export type FpuMsrResult = { ok: boolean; value?: bigint };
 
@@ -62,8 +65,20 @@ export interface VcpuFpu {
   run(loop: () => number): number;
   /** vcpu_enter_guest, right before VM-entry: switch_fpu_return if needed, XFD_ERR, guest XCR0/XSS/PKRU. May throw (caught by run()). */
   enterGuest(): void;
-  /** right after VM-exit: sync what the guest changed in hardware (XSETBV, WRMSR XFD, #NM's XFD_ERR), host XCR0/XSS/PKRU. */
-  exitGuest(): void;
+  /**
+   * right after VM-exit: sync what the guest changed in hardware (XSETBV, WRMSR XFD, #NM's XFD_ERR),
+   * host XCR0/XSS/PKRU (interrupts still off). Then `irqWindow` runs where the kernel enables
+   * interrupts, before the exit handler (host events, Host.scheduleEvent), then the FPU part of the
+   * exit handler (an intercepted WRMSR(XFD)). May throw HostOops (caught by run()).
+   */
+  exitGuest(irqWindow?: () => void): void;
+  /**
+   * A host event inside KVM_RUN, with interrupts enabled, on the vCPU thread:
+   * 'irq-fpu' = an interrupt whose handler uses the FPU (kernel_fpu_begin … kernel_fpu_end);
+   * 'preempt' = the vCPU thread is preempted by another task and scheduled back.
+   * Returns the kernel functions it ran, in order (recorded in Host.events).
+   */
+  hostEvent?(kind: HostEventKind): string[];
   /** gfpu.uabi_size: bytes KVM_GET_XSAVE2 writes and KVM_SET_XSAVE reads. */
   uabiSize(): number;
   /** KVM_GET_XSAVE (size = 4096) or KVM_GET_XSAVE2 (size = uabiSize()): fill buf[0, size); 0 or -errno. */

@@ -34,10 +34,15 @@
 // - XSETBV and WRMSR(IA32_XFD) execute in the CPU without an exit. After each
 //   VM-exit the adapter folds them back into the kernel's view: a changed XCR0
 //   becomes vcpu->arch.xcr0 (what kvm_emulate_xsetbv would have set; the CPU
-//   applied the same checks), a changed XFD turns on VMX's XFD pass-through
-//   (xfd_no_write_intercept, as KVM does at the first non-zero write) so that
-//   fpu_sync_guest_vmexit_xfd_state picks it up, and the CPU's XFD_ERR (set by a
-//   guest #NM or the guest's WRMSR) becomes guest_fpu.xfd_err.
+//   applied the same checks). A changed XFD while VMX would still intercept it
+//   (before the first non-zero write) is treated as the WRMSR's own exit: the
+//   old value goes back into hardware, the IRQ window runs (host events,
+//   Host.scheduleEvent), then kvm_set_msr_common (fpu_update_guest_xfd, turns on
+//   xfd_no_write_intercept) and, if the window left TIF_NEED_FPU_LOAD, the
+//   re-entry VMX would make before the guest reached our exit
+//   (switch_fpu_return: S4's host #NM under B1–B3). Once passed through,
+//   fpu_sync_guest_vmexit_xfd_state picks XFD up at each exit. The CPU's XFD_ERR
+//   (set by a guest #NM or the guest's WRMSR) becomes guest_fpu.xfd_err.
 //
 // Host oops: when the kernel's XRSTORS of a guest fpstate raises #NM
 // (kernel-abi.md §3.12, the S4/S5 crashes under B1–B3) the model throws
@@ -45,7 +50,7 @@
 // and returns -EIO (the errno KVM gives for a dead VM; the real syscall never
 // returns), the report is kept in oopses() (Host.oops / Host.dmesg), and every
 // later KVM_RUN of that VM returns -EIO.
-import type { HostFpu, HostFpuFactory, VcpuFpu, FpuVcpuContext, FpuMsrResult } from "./fpu_iface";
+import type { HostFpu, HostFpuFactory, VcpuFpu, FpuVcpuContext, FpuMsrResult, HostEventKind } from "./fpu_iface";
 import type { CpuidEntry } from "../models/cpuid";
 import { EFAULT, EINVAL, EIO } from "../uapi/consts";
 import { dvOf } from "../uapi/structs";
@@ -55,10 +60,18 @@ import {
   kvm_arch_vcpu_ioctl_run, vcpu_enter_guest_fpu, vcpu_exit_guest_fpu, kvm_arch_vcpu_ioctl_get_xsave,
   kvm_arch_vcpu_ioctl_get_xsave2, kvm_arch_vcpu_ioctl_set_xsave, kvm_arch_vcpu_ioctl_get_fpu, kvm_arch_vcpu_ioctl_set_fpu,
   kvm_vcpu_ioctl_x86_get_xcrs, kvm_vcpu_ioctl_x86_set_xcrs, kvm_get_msr_common, kvm_set_msr_common, kvm_fpu_msr,
-  kvm_set_cpuid, kvm_update_cpuid_runtime, __kvm_set_xcr, ARCH_GET_XCOMP_SUPP, ARCH_GET_XCOMP_PERM, ARCH_GET_XCOMP_GUEST_PERM,
+  kvm_set_cpuid, kvm_update_cpuid_runtime, __kvm_set_xcr, host_irq_uses_fpu, fpu_update_guest_xfd, MSR_IA32_XFD, ARCH_GET_XCOMP_SUPP, ARCH_GET_XCOMP_PERM, ARCH_GET_XCOMP_GUEST_PERM,
 } from "../fpu";
 
 const KVM_MAX_XCRS = 16;
+
+// the task a preempted vCPU thread is switched away to (one per FpuHost, made on first use)
+const kworkers = new WeakMap<FpuHost, HostTask>();
+function kworker(h: FpuHost): HostTask {
+  let t = kworkers.get(h);
+  if (!t) { t = h.spawnProcess("kworker/0:1").task; kworkers.set(h, t); }
+  return t;
+}
 
 export const kernelHostFpu: HostFpuFactory = (cfg) => {
   const c = cfg.cpu, L = c.L;
@@ -142,14 +155,20 @@ class KernelVcpuFpu implements VcpuFpu {
     this.ctx.cpu.ex.state_changed();
   }
 
-  exitGuest(): void {
+  exitGuest(irqWindow?: () => void): void {
     const v = this.v, h = this.host;
     // fold what the guest did to the hardware without an exit back into KVM's view
     const xcr0 = h.xgetbv0();
     if (xcr0 !== v.xcr0 && __kvm_set_xcr(v, 0, xcr0)) v.xcr0 = xcr0;
+    // WRMSR(IA32_XFD) while VMX still intercepts it (before the first non-zero write): on VMX the
+    // write exits with the OLD value in hardware, and kvm_set_msr_common runs in the exit handler,
+    // after interrupts are enabled (kernel-abi.md §3.7, §7.1). This CPU executed it; the exit that
+    // follows (e.g. an OUT right after the WRMSR) stands for the WRMSR's own exit: put the old
+    // value back, and run the handler after the IRQ window.
+    let deferredXfd: bigint | null = null;
     if (h.has_xfd && h.rdmsr_xfd() !== v.guest_fpu.fpstate.xfd && !v.xfd_no_write_intercept) {
-      v.xfd_no_write_intercept = true;
-      v.nm_intercept = true;
+      deferredXfd = h.rdmsr_xfd();
+      h.wrmsr_xfd(v.guest_fpu.fpstate.xfd);
     }
     // XFD_ERR: VMX passes reads through and intercepts writes (kvm_set_msr_common sets
     // guest_fpu.xfd_err); here the guest's WRMSR and the #NM's hardware update both land in the
@@ -157,6 +176,42 @@ class KernelVcpuFpu implements VcpuFpu {
     if (h.has_xfd) v.guest_fpu.xfd_err = h.rdmsr_xfd_err();
     vcpu_exit_guest_fpu(v, false);
     this.ctx.cpu.ex.state_changed();
+    // local_irq_enable(): host interrupts / preemption (Host.scheduleEvent) happen here
+    if (irqWindow) { irqWindow(); this.ctx.cpu.ex.state_changed(); }
+    if (deferredXfd !== null) {
+      // the exit handler: vmx_set_msr → kvm_set_msr_common → fpu_update_guest_xfd (B4 clears
+      // XSTATE_BV here when an IRQ/preemption left TIF_NEED_FPU_LOAD set)
+      if (kvm_set_msr_common(v, MSR_IA32_XFD, deferredXfd, false) !== 0) {
+        // KVM would inject #GP; the CPU applied its own checks and took the write: keep it
+        fpu_update_guest_xfd(h, v.guest_fpu, deferredXfd);
+        v.xfd_no_write_intercept = true;
+        v.nm_intercept = true;
+      }
+      // VMX handles the WRMSR exit in the kernel and re-enters the guest, which then ran on to the
+      // exit we stopped at: replay that VM-entry (vcpu_enter_guest: switch_fpu_return if the IRQ
+      // window left TIF_NEED_FPU_LOAD — the S4 host #NM under B1–B3) and the exit
+      if (v.task.TIF_NEED_FPU_LOAD) {
+        vcpu_enter_guest_fpu(v);
+        this.ctx.cpu.ex.state_changed();
+        vcpu_exit_guest_fpu(v, false);
+      }
+      this.ctx.cpu.ex.state_changed();
+    }
+  }
+
+  hostEvent(kind: HostEventKind): string[] {
+    const h = this.host, saves = !this.v.task.TIF_NEED_FPU_LOAD && !this.v.task.dead;
+    if (kind === "irq-fpu") {
+      host_irq_uses_fpu(h);
+      return ["kernel_fpu_begin", ...(saves ? ["save_fpregs_to_fpstate"] : []), "kernel_fpu_end"];
+    }
+    // preemption: schedule() to another task (switch_fpu_prepare saves the guest registers and
+    // sets TIF_NEED_FPU_LOAD), later back to the vCPU thread; the registers come back at
+    // vcpu_enter_guest's switch_fpu_return
+    const other = kworker(h);
+    h.switchTo(other);
+    h.switchTo(this.v.task);
+    return ["schedule", "switch_fpu_prepare", ...(saves ? ["save_fpregs_to_fpstate"] : []), "schedule"];
   }
 
   uabiSize(): number { return this.v.guest_fpu.uabi_size; }

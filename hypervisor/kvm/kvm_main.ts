@@ -13,9 +13,9 @@ import {
   KVM_MAX_CPUID_ENTRIES, KVM_MEM_LOG_DIRTY_PAGES, KVM_MEM_READONLY,
 } from "../uapi/consts";
 import { dvOf, writeCpuidEntry } from "../uapi/structs";
-import type { HostFpu, HostFpuFactory, FpuVcpuContext } from "./fpu_iface";
+import type { HostFpu, HostFpuFactory, FpuVcpuContext, HostEventKind } from "./fpu_iface";
 import { kernelHostFpu } from "./fpu_kernel";
-import { Vm, Vcpu, STATE_BYTES, KVM_RUN_PAGES } from "./vcpu";
+import { Vm, Vcpu, STATE_BYTES, KVM_RUN_PAGES, type FiredHostEvent, type HostEventAt } from "./vcpu";
 import { kvm_arch_vcpu_ioctl, MSR_INDEX_LIST } from "./x86";
 
 export type IoctlArg = Uint8Array | number | bigint | undefined;
@@ -43,6 +43,9 @@ export class KvmSystem {
   readonly fpuHost: HostFpu;
   readonly hostCpuid: CpuidEntry[];
   runBudget: number;
+  /** host events that fired (Host.scheduleEvent / Host.events), oldest first */
+  readonly hostEventLog: FiredHostEvent[] = [];
+  private nextHostEvent = 1;
   private readonly fds = new Map<number, File>();
   private nextFd = 3;
   private vmCount = 0;
@@ -122,6 +125,14 @@ export class KvmSystem {
   open(): number { const fd = this.nextFd++; this.fds.set(fd, { kind: "kvm" }); return fd; }
   close(fd: number): number { return this.fds.delete(fd) ? 0 : -EBADF; }
   private install(f: File): number { const fd = this.nextFd++; this.fds.set(fd, f); return fd; }
+  /** Host.scheduleEvent: queue a host event on a vCPU; its id, or -EBADF for a non-vCPU fd */
+  scheduleHostEvent(fd: number, kind: HostEventKind, at: HostEventAt): number {
+    const v = this.vcpuOf(fd);
+    if (!v) return -EBADF;
+    const id = this.nextHostEvent++;
+    v.hostEvents.push({ id, kind, at, left: typeof at === "object" && "afterInsns" in at ? Math.max(0, Math.floor(at.afterInsns)) : undefined });
+    return id;
+  }
   vcpuOf(fd: number): Vcpu | null { const f = this.fds.get(fd); return f && f.kind === "vcpu" ? f.vcpu : null; }
 
   /** ioctl(2): ≥0 or -errno, never throws. */

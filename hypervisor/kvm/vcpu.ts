@@ -12,7 +12,31 @@
 // saved and restored with it; the guest-physical slots are the VM's and are
 // re-programmed when a vCPU of another VM is loaded.
 import type { CpuidEntry } from "../models/cpuid";
-import type { VcpuFpu } from "./fpu_iface";
+import type { VcpuFpu, HostEventKind } from "./fpu_iface";
+
+/**
+ * When a scheduled host event fires (Host.scheduleEvent): at a VM-exit, after the exit's
+ * interrupts-off FPU steps and before its exit handler.
+ *   'next-exit'            the next exit that ends KVM_RUN (any reason but a time-slice exit)
+ *   { exitReason, port? }  the next exit with this KVM_EXIT_* reason (for KVM_EXIT_IO: this port)
+ *   { afterInsns: n }      the first exit once the guest has retired n more instructions (counted
+ *                          from scheduling); KVM_RUN stops the guest there (an external-interrupt
+ *                          exit, as the host timer would), fires, and re-enters the guest
+ */
+export type HostEventAt = "next-exit" | { exitReason: number; port?: number } | { afterInsns: number };
+export interface PendingHostEvent { id: number; kind: HostEventKind; at: HostEventAt; /** afterInsns: guest instructions still to retire */ left?: number }
+/** a host event that fired: where, and what the kernel did (see Host.events) */
+export interface FiredHostEvent {
+  id: number; vcpuId: number; kind: HostEventKind; at: HostEventAt;
+  /** KVM_EXIT_* of the exit it fired at (KVM_EXIT_INTR for an afterInsns stop) */
+  exitReason: number; port?: number;
+  /** guest instructions the CPU had retired (WasmCpu.insns) */
+  insns: number;
+  /** the kernel functions it ran, in order */
+  calls: string[];
+  /** set when the host oopsed later in the same KVM_RUN: the oops's caller (HostOopsReport.caller, e.g. 'switch_fpu_return') */
+  oops?: string;
+}
 
 export const STATE_BYTES = 0x2000;         // STATE .. XSTATE
 export const KVM_RUN_PAGES = 3;            // kvm_run, the PIO data page (KVM_PIO_PAGE_OFFSET 1), coalesced MMIO page
@@ -42,5 +66,7 @@ export class Vcpu {
   guestDebug = 0;
   debugRegs: bigint[] = [0n, 0n, 0n, 0n, 0n, 0n, 0n, 0n];
   fpu!: VcpuFpu;
+  /** host events waiting for their exit (Host.scheduleEvent), in scheduling order */
+  hostEvents: PendingHostEvent[] = [];
   constructor(readonly vm: Vm, readonly id: number) {}
 }

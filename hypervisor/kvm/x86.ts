@@ -23,7 +23,15 @@ type Ex = Record<string, (...a: number[]) => number>;
 export function kvm_arch_vcpu_ioctl(k: KvmSystem, v: Vcpu, req: number, arg: IoctlArg): number {
   switch (req) {
     // the FPU wrapper (kvm_load_guest_fpu … kvm_put_guest_fpu) spans the whole ioctl, immediate_exit included
-    case K.KVM_RUN: return intArg(arg) ? -EINVAL : v.fpu.run(() => kvm_arch_vcpu_ioctl_run(k, v));
+    case K.KVM_RUN: {
+      if (intArg(arg)) return -EINVAL;
+      const ev = k.hostEventLog.length, oo = k.fpuHost.oopses().length;
+      const r = v.fpu.run(() => kvm_arch_vcpu_ioctl_run(k, v));
+      // an oops in the KVM_RUN in which host events fired: name its path on them (Host.events)
+      const oops = k.fpuHost.oopses()[oo];
+      if (oops) for (const e of k.hostEventLog.slice(ev)) e.oops = oops.caller;
+      return r;
+    }
     case K.KVM_GET_REGS: { const b = k.user(arg, 144); if (!b) return -EFAULT; __get_regs(k, b); return 0; }
     case K.KVM_SET_REGS: { const b = k.user(arg, 144); if (!b) return -EFAULT; __set_regs(k, b); return 0; }
     case K.KVM_GET_SREGS: { const b = k.user(arg, 312); if (!b) return -EFAULT; __get_sregs(k, b); return 0; }
@@ -79,10 +87,16 @@ function kvm_arch_vcpu_ioctl_run(k: KvmSystem, v: Vcpu): number {
   for (;;) {
     const left = k.runBudget - (c.insns - start);
     if (left <= 0) { reason = KVM_EXIT.INTR; r = -EINTR; break; }
+    // a scheduled { afterInsns } host event stops the guest where it is due (a host timer exit)
+    let slice = Math.min(left, 1 << 20);
+    for (const e of v.hostEvents) if (e.left !== undefined) slice = Math.min(slice, e.left);
     // one VM-entry … VM-exit: the guest's XCR0/XFD/PKRU are in the CPU only in between
     v.fpu.enterGuest();
-    reason = c.run(Math.min(left, 1 << 20));
-    v.fpu.exitGuest();
+    const before = c.insns;
+    reason = c.run(slice);
+    const ran = c.insns - before, why = reason;
+    // host events fire where the kernel enables interrupts again, before the exit handler
+    v.fpu.exitGuest(v.hostEvents.length ? () => fireHostEvents(k, v, why, ran) : undefined);
     if (reason !== L.EXIT_INTR) break;
   }
   // the exit record: header and union from the CPU's RUN block
@@ -118,6 +132,27 @@ function kvm_arch_vcpu_ioctl_run(k: KvmSystem, v: Vcpu): number {
       break;
   }
   return r;
+}
+
+// Host.scheduleEvent: the events due at this exit, in scheduling order (vcpu.ts HostEventAt)
+function fireHostEvents(k: KvmSystem, v: Vcpu, reason: number, ran: number): void {
+  const c = k.cpu, L = c.L;
+  const port = reason === KVM_EXIT.IO ? c.bytes[L.RUN + L.R_IO_PORT] | (c.bytes[L.RUN + L.R_IO_PORT + 1] << 8) : undefined;
+  const due: typeof v.hostEvents = [];
+  v.hostEvents = v.hostEvents.filter((e) => {
+    if (e.left !== undefined) e.left = Math.max(0, e.left - ran);
+    const at = e.at;
+    const hit = at === "next-exit" ? reason !== L.EXIT_INTR
+      : "afterInsns" in at ? e.left === 0
+      : reason === at.exitReason && (at.port === undefined || port === at.port);
+    if (hit) due.push(e);
+    return !hit;
+  });
+  for (const e of due) {
+    const rec = { id: e.id, vcpuId: v.id, kind: e.kind, at: e.at, exitReason: reason, port, insns: c.insns, calls: [] as string[] };
+    k.hostEventLog.push(rec);
+    rec.calls = v.fpu.hostEvent ? v.fpu.hostEvent(e.kind) : [];
+  }
 }
 
 function linearRip(k: KvmSystem): bigint {
