@@ -293,6 +293,10 @@ export function decode(p: usize, avail: u32, m: u32, r: usize): i32 {
         if (mod == 1) { if (i >= avail) return D_MORE; disp = <i32><i8>load<u8>(p + i); i++; }
         else if (mod == 2) { if (i + 4 > avail) return D_MORE; disp = load<i32>(p + i); i += 4; }
       }
+      // EVEX disp8*N: a one-byte displacement counts in units of the memory
+      // operand — the element with embedded broadcast, else the whole vector
+      // (every EVEX row we decode is of the Full / Full Mem tuple types)
+      if (mod == 1 && (vex >> 16) == 2) disp <<= (vex & V_B) ? ((vex & V_W) ? 3 : 2) : 4 + ((vex >> V_L_SHIFT) & 3);
       store<i32>(r, disp, R_DISP);
     }
   } else if (attr & A_OPREG) {

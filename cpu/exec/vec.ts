@@ -10,7 +10,7 @@ import {
 } from "../layout";
 import { rdreg, wrreg, CR0_EM, CR0_TS, CR4_OSFXSR, CR4_OSXSAVE, ZF, CF } from "../state";
 import { mem_lin } from "./operand";
-import { R_REG, R_RM, R_SEG, R_VEX, R_IMM, V_VVVV, V_L_SHIFT, V_W, V_AAA_SHIFT, V_Z, V_KIND_SHIFT } from "../decode/decoder";
+import { R_REG, R_RM, R_SEG, R_VEX, R_IMM, V_VVVV, V_L_SHIFT, V_W, V_AAA_SHIFT, V_Z, V_B, V_KIND_SHIFT } from "../decode/decoder";
 import { ld, st, probe_write } from "../mmu/access";
 import { fault_pending, raise, raise_gp, raise_ud, ST_OK, ST_FAULT, X86_TRAP_NM } from "../except/fault";
 import { set_arith } from "../flags";
@@ -84,7 +84,17 @@ function gate(r: usize): bool {
 
 // ---- operands ----
 // Source r/m of `len` bytes into `dst` (register or memory; `align` 0 = none).
+// EVEX.b: a memory source is one element (W: 8 bytes, else 4) broadcast to
+// every lane. With a register source it would select rounding, which integer
+// rows do not have; silicon ignores it there (Zen 4, test/cpu/vec.test.ts).
 function src_rm(r: usize, M: bool, dst: usize, len: u32, align: u32): bool {
+  if (M && kind(r) == 2 && (load<u32>(r, R_VEX) & V_B)) {
+    const esz: u32 = (load<u32>(r, R_VEX) & V_W) ? 8 : 4;
+    const v = ld(mem_lin(r, esz, false), esz, <u32>load<u8>(r, R_SEG));
+    if (fault_pending) return false;
+    for (let o: u32 = 0; o < len; o += esz) { if (esz == 8) store<u64>(dst + o, v); else store<u32>(dst + o, <u32>v); }
+    return true;
+  }
   if (!M) { vget(<u32>load<u8>(r, R_RM) >> 3, dst, len); return true; }
   const lin = mem_lin(r, len, false);
   if (fault_pending) return false;
@@ -148,7 +158,7 @@ function elem_mask(r: usize, len: u32, esz: u32): u64 {
 export function vmov_load(r: usize, M: bool, ALIGNED: bool): i32 {
   if (!gate(r)) return ST_FAULT;
   const k = kind(r);
-  if (k != 0 && vvvv(r) != 0) return raise_ud();
+  if (k != 0 && vvvv(r) != 0 || (load<u32>(r, R_VEX) & V_B)) return raise_ud();   // moves: EVEX.b is #UD, register form too (silicon)
   const len: u32 = k == 0 ? 16 : vlen(r);
   if (!src_rm(r, M, D, len, ALIGNED ? len : 0)) return ST_FAULT;
   const dn = <u32>load<u8>(r, R_REG) >> 3;
@@ -165,7 +175,7 @@ export function vmov_load(r: usize, M: bool, ALIGNED: bool): i32 {
 export function vmov_store(r: usize, M: bool, ALIGNED: bool): i32 {
   if (!gate(r)) return ST_FAULT;
   const k = kind(r);
-  if (k != 0 && vvvv(r) != 0) return raise_ud();
+  if (k != 0 && vvvv(r) != 0 || (load<u32>(r, R_VEX) & V_B)) return raise_ud();
   const len: u32 = k == 0 ? 16 : vlen(r);
   vget(<u32>load<u8>(r, R_REG) >> 3, D, len);
   const esz: u32 = (load<u32>(r, R_VEX) & V_W) ? 8 : 4;
