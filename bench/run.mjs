@@ -7,6 +7,9 @@
 //            w3z.rom: + AVX-512 state, 2688 bytes); reports ns per pair. The guest's DONE value
 //            (XOR of the saved area) does not depend on N and is checked against
 //            guest-images/expected.json
+//   exit     KVM_RUN round trip: a real-mode guest doing OUT 0xE9 in a loop, one exit per
+//            iteration, through Host.ioctl (VcpuFd.run) under each kernel behaviour; the
+//            guest-FPU swap (host-mode XSAVES/XRSTORS at entry and exit) is most of the cost
 //   startup  node start -> first guest instruction (fresh processes), and in-process
 //            compile + instantiate + load + first instruction; `node -e 0` as baseline
 //
@@ -40,7 +43,7 @@ const minSamples = quick ? 3 : 5;
 
 const wasmSha = createHash("sha256").update(readFileSync(root + "build/cpu.wasm")).digest("hex").slice(0, 12);
 const files = await bundle();
-const { Machine } = await import(files.entry);
+const { Machine, Host, Kvm } = await import(files.entry);
 const meta = { node: process.version, wasm: wasmSha };
 const log = (s) => process.stderr.write(s + "\n");
 const emit = (o) => process.stdout.write(JSON.stringify({ ...o, ...meta }) + "\n");
@@ -164,10 +167,31 @@ async function startup() {
   });
 }
 
+async function exitRoundTrip() {
+  for (const kernel of ["b1", "b3", "b4"]) {
+    const host = new Host({ cpu: "sapphire-rapids", kernel, runBudget: 1_000_000 });
+    const vm = new Kvm(host).createVm();
+    const mem = host.alloc(0x10000);
+    vm.setUserMemoryRegion({ slot: 0, flags: 0, guest_phys_addr: 0n, memory_size: 0x10000n, userspace_addr: BigInt(mem) });
+    host.mem(mem + 0x1000, 4).set([0xe6, 0xe9, 0xeb, 0xfc]);   // out 0xe9,al ; jmp back
+    const vcpu = vm.createVcpu(0);
+    const sr = vcpu.getSregs(); sr.cs.base = 0n; sr.cs.selector = 0; vcpu.setSregs(sr);
+    vcpu.setRegs({ rip: 0x1000n, rflags: 2n });
+    const K = 1000;
+    const b = await bench(`exit: KVM_RUN round trip (kernel ${kernel})`, () => {
+      for (let i = 0; i < K; i++) if (vcpu.run().kind !== "IoOut") throw new Error("unexpected exit");
+    });
+    const us = median(b.stats.sample) / K * 1e6;
+    log(`exit (kernel ${kernel}): ${us.toFixed(2)} µs per KVM_RUN round trip (median of ${b.stats.sample.length} samples of ${K})`);
+    emit({ name: `exit-${kernel}`, usPerRun: +us.toFixed(3), samples: b.stats.sample.length, rme: b.stats.rme });
+  }
+}
+
 log(`x86kvm bench: node ${process.version}, cpu.wasm sha256 ${wasmSha}, load average ${readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ")}`);
 if (want("w1")) await workload("w1", BigInt(opt("n1", quick ? 1_000_000 : 3_000_000)));
 if (want("w2")) await workload("w2", BigInt(opt("n2", quick ? 500_000 : 2_000_000)));
 if (want("w3")) await xsavePair("w3", BigInt(opt("n3", quick ? 200_000 : 1_000_000)));
 if (want("w3z")) await xsavePair("w3z", BigInt(opt("n3", quick ? 200_000 : 1_000_000)));
+if (want("exit")) await exitRoundTrip();
 if (want("startup")) await startup();
 if (failed) { log("FAILED: a workload produced a wrong checksum"); process.exitCode = 1; }
