@@ -3,8 +3,8 @@
 // FXSAVE/XSAVE image (TOP, abridged tags, stack-relative ST slots). Arithmetic
 // cases use values whose results are exact in 53 bits (see cpu/exec/x87.ts).
 import { test } from "uvu";
-import * as assert from "uvu/assert";
 import { EmuRunner } from "../helpers/emu";
+import { assertSameAsSilicon } from "../helpers/diff";
 import { nativeAvailable, nativeInfo, runNative, DATA_BASE, DEFAULT_RSP, type NativeCase } from "../native/native";
 
 const nat = nativeAvailable();
@@ -54,14 +54,7 @@ else {
   const cs: NativeCase[] = names.map((n) => ({ code: hex(CASES[n]), gpr, dataSeed: 3n, patches: inputs, dumpData: true }));
   const res = runNative(cs);
   names.forEach((n, i) => test(`${n}: matches silicon`, () => {
-    const e = emu.run(cs[i]), r = res[i];
-    assert.is(e.status, r.status, "status");
-    assert.is(e.vector, r.vector, "vector");
-    assert.equal(e.gpr.map((x) => x.toString(16)), r.gpr.map((x) => x.toString(16)), "registers");
-    assert.is(e.rflags & 0x8d5n, r.rflags & 0x8d5n, "flags");
-    for (let k = 0; k < 0x1200; k++) {
-      if (e.data![k] !== r.data![k]) assert.unreachable(`DATA+0x${k.toString(16)}: native ${r.data![k].toString(16)} emulator ${e.data![k].toString(16)}`);
-    }
+    assertSameAsSilicon(emu.run(cs[i]), res[i], 0x1200);
   }));
 }
 test.run();

@@ -5,6 +5,7 @@
 // gpr, rflags & 0xCD5, status/vector/error code/RIP and memHash.
 import { runNative, nativeAvailable, DEFAULT_RSP, type NativeCase, type NativeResult } from "../native/native";
 import { EmuRunner } from "./emu";
+import * as assert from "uvu/assert";
 
 /** xorshift64*: reproducible from its seed. */
 export class Rng {
@@ -82,3 +83,15 @@ export function differential(emu: EmuRunner, cases: Labeled[]): string[] | null 
 }
 
 export function nativeSkipReason(): string | undefined { const a = nativeAvailable(); return a.ok ? undefined : a.reason; }
+
+/** Assert one emulator result equals silicon's: status, vector, GPRs, the defined
+ *  arithmetic flags and the first `dataBytes` of the DATA page (both runs must dump it). */
+export function assertSameAsSilicon(e: NativeResult, r: NativeResult, dataBytes: number): void {
+  assert.is(e.status, r.status, "status");
+  assert.is(e.vector, r.vector, "vector");
+  assert.equal(e.gpr.map((x) => x.toString(16)), r.gpr.map((x) => x.toString(16)), "registers");
+  assert.is(e.rflags & 0x8d5n, r.rflags & 0x8d5n, "flags");
+  for (let k = 0; k < dataBytes; k++) {
+    if (e.data![k] !== r.data![k]) assert.unreachable(`DATA+0x${k.toString(16)}: native ${r.data![k].toString(16)} emulator ${e.data![k].toString(16)}`);
+  }
+}
