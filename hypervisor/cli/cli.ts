@@ -28,8 +28,11 @@ Run options:
                          also f=on|off); QEMU or /proc/cpuinfo spellings (sse4.1, avx512_bf16);
                          each model's list: 'x86kvm cpus --json'
       --kernel VERSION   host kernel behaviour: ${KERNELS.map((k) => `${k.version} (${k.alias})`).join(", ")};
-                         default ${DEFAULT_KERNEL}. Validated and reported in --json/--dump-state only:
-                         the KVM model that implements the behaviours is not there yet
+                         default ${DEFAULT_KERNEL}: the guest-FPU code behind KVM_RUN and the XSAVE ioctls
+      --host-event KIND[@WHERE]
+                         a host event in the vCPU thread (repeatable): KIND irq-fpu (an interrupt
+                         whose handler uses the FPU) or preempt; WHERE next-exit (default),
+                         io:PORT (at the exit for an IN/OUT on PORT) or insns:N
       --dump-state FILE  write the final vCPU state as JSON to FILE ('-' = stdout)
       --trace            print every executed instruction (address, bytes, disassembly) on stderr
       --json             print one JSON summary object on stdout at exit (guest console → stderr)
@@ -41,7 +44,7 @@ Devices: port 0xE9 debug console and COM1 (0x3F8) → stdout; port 0xF4 isa-debu
 
 Exit status: the guest's isa-debug-exit status (value v → (v<<1)|1, always odd), 0 when the guest
 halts, 2 triple fault (shutdown), bad image or usage error, 4 internal error (unhandled exit),
-70 emulator crash, 124 --max-insns used up.
+6 host kernel oops (the oops text goes to stderr), 70 emulator crash, 124 --max-insns used up.
 `;
 
 const RUN_OPTIONS = {
@@ -51,6 +54,7 @@ const RUN_OPTIONS = {
   host: { type: "string" },
   cpu: { type: "string" },
   kernel: { type: "string" },
+  "host-event": { type: "string", multiple: true },
   "dump-state": { type: "string" },
   trace: { type: "boolean" },
   json: { type: "boolean" },
@@ -76,7 +80,7 @@ export async function cli(argv: string[], io: Io = defaultIo): Promise<number> {
     if (v.version) { io.stdout(`x86kvm ${version}\n`); return 0; }
     if (v.help || cmd === "help") { io.stdout(USAGE); return 0; }
     if (cmd === undefined) throw new UsageError("missing command (run, cpus, demo)");
-    const runOnly = ["bios", "memory", "max-insns", "host", "cpu", "kernel", "dump-state", "trace", "gdb", "gdb-default", "wait-gdb"] as const;
+    const runOnly = ["bios", "memory", "max-insns", "host", "cpu", "kernel", "host-event", "dump-state", "trace", "gdb", "gdb-default", "wait-gdb"] as const;
     if (cmd !== "run") {
       const bad = runOnly.find((k) => v[k] !== undefined);
       if (bad) throw new UsageError(`option ${bad === "gdb-default" ? "-s" : bad === "wait-gdb" ? "-S" : `--${bad}`} belongs to 'run'`);
@@ -90,7 +94,7 @@ export async function cli(argv: string[], io: Io = defaultIo): Promise<number> {
         if (rest.length > 1) throw new UsageError(`run takes one IMAGE, got ${rest.length}: ${rest.join(" ")}`);
         return runCommand({
           image: rest[0], bios: v.bios, memory: v.memory, maxInsns: v["max-insns"], host: v.host, cpu: v.cpu, kernel: v.kernel,
-          dumpState: v["dump-state"], trace: v.trace, json: v.json,
+          dumpState: v["dump-state"], trace: v.trace, json: v.json, hostEvents: v["host-event"],
         }, io);
       }
       case "cpus":

@@ -1,5 +1,7 @@
 // Parsers for option values; each throws UsageError with a one-line message.
 import { FEATURE_BITS, type Model } from "../models/models";
+import { KVM_EXIT } from "../uapi/consts";
+import type { HostEventAt, HostEventKind } from "../host";
 
 export class UsageError extends Error {}
 
@@ -63,4 +65,25 @@ export function parseCpu(spec: string, host: Model): CpuSpec {
     (on ? add : remove).push(known);
   }
   return { base, add, remove };
+}
+
+/**
+ * --host-event KIND[@WHERE]: a host event (Host.scheduleEvent) for the run's vCPU.
+ * KIND irq-fpu | preempt; WHERE next-exit (default) | io:PORT (the next exit for an OUT/IN
+ * on PORT) | insns:N (after N more guest instructions).
+ */
+export function parseHostEvent(s: string): { kind: HostEventKind; at: HostEventAt } {
+  const [kind, where = "next-exit", extra] = s.split("@");
+  if (extra !== undefined || (kind !== "irq-fpu" && kind !== "preempt")) {
+    throw new UsageError(`--host-event: expected irq-fpu|preempt[@next-exit|@io:PORT|@insns:N], got '${s}'`);
+  }
+  if (where === "next-exit") return { kind, at: "next-exit" };
+  const m = /^(io|insns):(.+)$/.exec(where);
+  if (!m) throw new UsageError(`--host-event: unknown place '${where}' (next-exit, io:PORT or insns:N)`);
+  const n = parseCount(`--host-event ${m[1]}`, m[2]);
+  if (m[1] === "io") {
+    if (n > 0xffff) throw new UsageError(`--host-event: port ${m[2]} is beyond 0xffff`);
+    return { kind, at: { exitReason: KVM_EXIT.IO, port: n } };
+  }
+  return { kind, at: { afterInsns: n } };
 }

@@ -5,7 +5,7 @@ import { Machine, type RunResult } from "../vmm/machine";
 import { detectKind, ImageError, type ImageKind } from "../vmm/loader";
 import { getModel } from "../models/models";
 import { getKernel, DEFAULT_KERNEL } from "../kernels";
-import { parseSize, parseCount, parseCpu, UsageError } from "./options";
+import { parseSize, parseCount, parseCpu, parseHostEvent, UsageError } from "./options";
 import { stateJson, hex } from "./dump";
 import { runTraced } from "./trace";
 import { Disassembler } from "../debug/disasm";
@@ -21,6 +21,8 @@ export interface RunOptions {
   dumpState?: string;
   trace?: boolean;
   json?: boolean;
+  /** --host-event, repeatable: KIND[@WHERE] (options.ts parseHostEvent) */
+  hostEvents?: string[];
 }
 
 export interface Io {
@@ -44,6 +46,7 @@ export function runCommand(o: RunOptions, io: Io): number {
   try { kernel = getKernel(o.kernel ?? DEFAULT_KERNEL); } catch (e) { throw new UsageError(`--kernel: ${(e as Error).message}`); }
   const memory = o.memory !== undefined ? parseSize(o.memory) : undefined;
   const maxInsns = o.maxInsns !== undefined ? parseCount("--max-insns", o.maxInsns) : Infinity;
+  const events = (o.hostEvents ?? []).map(parseHostEvent);
 
   let bytes: Uint8Array;
   try { bytes = new Uint8Array(readFileSync(path)); } catch (e) {
@@ -56,6 +59,7 @@ export function runCommand(o: RunOptions, io: Io): number {
   const console_ = { write: (b: Uint8Array) => (jsonOut ? io.stderr : io.stdout)(b) };
   const m = new Machine({ model: model.name, kernel: kernel.version, memory, cpuEdits: { add: cpu.add, remove: cpu.remove }, console: console_ });
   m.load(kind, bytes);
+  for (const ev of events) m.host.scheduleEvent(m.vcpu.fd, ev);
 
   // open the dump file before the run, so a bad path fails now rather than after a long run
   let dumpFd: number | undefined;
@@ -84,6 +88,7 @@ export function runCommand(o: RunOptions, io: Io): number {
       rip: hex(m.cpu.rip), host: model.name,
       cpu: o.cpu ?? "host", kernel: { version: kernel.version, id: kernel.id, modelled: true },
       memory: m.ramSize, console: Buffer.from(m.devices.captured).toString("latin1"),
+      hostEvents: m.host.events.map((e) => ({ kind: e.kind, exitReason: e.exitReason, port: e.port, insns: e.insns, calls: e.calls, oops: e.oops })),
       ...(o.dumpState === "-" ? { state } : {}),
     };
     io.stdout(JSON.stringify(summary) + "\n");
