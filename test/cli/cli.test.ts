@@ -321,36 +321,10 @@ test("the command also runs through a symlink (npm's bin link)", () => {
   assert.match(r.stdout, /^x86kvm /);
 });
 
-// kernel-abi.md §10 S4 from the command line: an ELF guest (built here) sets XCR0 with AMX, loads
-// TMM0 with XFD clear, sets IA32_XFD[18], then OUT 0x80 (that exit stands for the WRMSR's, see
-// hypervisor/host.ts) and HLT. `--host-event irq-fpu@io:0x80` puts an FPU-using interrupt there.
-function s4Elf(): string {
-  const code = [
-    0x31, 0xc9, 0xb8, 0xe7, 0x02, 0x06, 0x00, 0x31, 0xd2, 0x0f, 0x01, 0xd1,   // xsetbv XCR0 = 0x602e7
-    0xbf, 0x00, 0x02, 0x10, 0x00, 0xc4, 0xe2, 0x78, 0x49, 0x07,             // ldtilecfg [0x100200]
-    0xbb, 0x00, 0x04, 0x10, 0x00, 0xbe, 0x40, 0x00, 0x00, 0x00,             // rbx = 0x100400, rsi = 64
-    0xc4, 0xe2, 0x7b, 0x4b, 0x04, 0x33,                                     // tileloadd tmm0, [rbx+rsi]
-    0xb9, 0xc4, 0x01, 0x00, 0x00, 0xb8, 0x00, 0x00, 0x04, 0x00, 0x31, 0xd2, 0x0f, 0x30,   // wrmsr XFD = 1<<18
-    0xe6, 0x80, 0xf4,                                                        // out 0x80,al ; hlt
-  ];
-  const f = new Uint8Array(0x800), dv = new DataView(f.buffer);
-  f.set([0x7f, 0x45, 0x4c, 0x46, 2, 1, 1]);
-  dv.setUint16(16, 2, true); dv.setUint16(18, 0x3e, true); dv.setUint32(20, 1, true);
-  dv.setBigUint64(24, 0x100078n, true); dv.setBigUint64(32, 64n, true);
-  dv.setUint16(52, 64, true); dv.setUint16(54, 56, true); dv.setUint16(56, 1, true);
-  dv.setUint32(64, 1, true); dv.setUint32(68, 7, true);                       // PT_LOAD, RWX
-  for (const o of [80, 88]) dv.setBigUint64(o, 0x100000n, true);              // p_vaddr, p_paddr
-  for (const o of [96, 104]) dv.setBigUint64(o, 0x800n, true);                // p_filesz, p_memsz
-  f.set(code, 0x78);
-  f[0x200] = 1; f[0x210] = 64; f[0x230] = 16;                                 // palette 1, tmm0 16 x 64 bytes
-  for (let i = 0; i < 1024; i++) f[0x400 + i] = ((i * 73) & 0xff) | 1;
-  const p = join(tmp, "s4.elf");
-  writeFileSync(p, f);
-  return p;
-}
-
+// kernel-abi.md §10 S4 from the command line: guest-images/src/amx-xfd-irq.S loads TMM0 with XFD
+// clear, sets IA32_XFD[18], then OUT 0x80 (the exit that stands for the WRMSR's) and HLT.
 test("--host-event irq-fpu@io:0x80: S4 oopses the host under B1–B3 (status 6, oops on stderr), not under B4", () => {
-  const elf = s4Elf();
+  const elf = join(BIN, "amx-xfd-irq.elf");
   for (const k of ["b1", "b2", "b3"]) {
     const r = x86kvm("run", elf, "--kernel", k, "--host-event", "irq-fpu@io:0x80", "--json");
     assert.is(r.status, 6, `${k}: ${r.stderr}`);
