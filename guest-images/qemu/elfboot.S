@@ -12,18 +12,7 @@
     .include "lib/rom_layout.inc"
     .include "lib/boot.inc"
 
-    .text
-    .code16
-rom_start:
-    ROM_REAL_INIT
-    ROM_REAL_TO_PM16 pm16
-pm16:
-    PM16_TO_PM32 pm32
-pm32:
-    PM32_INIT
-    PM32_TO_LONG lm64
-lm64:
-    LM64_INIT
+    ROM_CLIMB_TO_LM64
     pushq $0
     pushq $0
     lidt 6(%rsp)                        # limit 0, base 0

@@ -61,18 +61,7 @@
     PRINT64 "xstate64: XSETBV \what -> #GP(0) ok\n"
 .endm
 
-    .text
-    .code16
-rom_start:
-    ROM_REAL_INIT
-    ROM_REAL_TO_PM16 pm16
-pm16:
-    PM16_TO_PM32 pm32
-pm32:
-    PM32_INIT
-    PM32_TO_LONG lm64
-lm64:
-    LM64_INIT
+    ROM_CLIMB_TO_LM64
     call gdt64_install
     call tss64_init
     call idt64_install
