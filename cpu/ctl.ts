@@ -21,8 +21,9 @@ export let blk_ppn: u64 = <u64>-1;
 @inline export function set_blk_end(v: usize): void { blk_end = v; }
 @inline export function set_exit_after(v: bool): void { exit_after = v; }
 @inline export function set_blk_ppn(v: u64): void { blk_ppn = v; }
-// A software interrupt (INT n/INT3/INTO/INT1) was delivered by the current
-// instruction: no single-step trap follows it (the handler starts with TF=0
-// and the INT itself does not report one; measured with INT3 on Zen 4).
-export let soft_int_done: bool = false;
-@inline export function set_soft_int_done(v: bool): void { soft_int_done = v; }
+// The current instruction takes no single-step trap although TF was set when it
+// started: a software interrupt (INT n/INT3/INTO/INT1; the handler starts with
+// TF=0 and the INT reports none, measured with INT3 on Zen 4), or a SYSCALL whose
+// SFMASK cleared TF (the trap follows the resulting RFLAGS, XSA-204).
+export let no_step_trap: bool = false;
+@inline export function set_no_step_trap(v: bool): void { no_step_trap = v; }

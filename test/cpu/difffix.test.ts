@@ -114,4 +114,19 @@ test("IN/OUT at CPL3 without I/O permission is #GP(0)", () => {
   both({ code: Uint8Array.of(0xee) }, (r) => { assert.is(r.vector, 13); });
 });
 
+test("SYSCALL with TF set takes no single-step trap when SFMASK clears TF (the trap follows the resulting RFLAGS)", () => {
+  // push 0x102 ; popfq ; syscall (rax = 0xffffffff: the harness reports the syscall as vector 255)
+  const code = Uint8Array.of(0x68, 0x02, 0x01, 0x00, 0x00, 0x9d, 0x0f, 0x05, 0x90);
+  both({ code, gpr: gprs({ 0: 0xffffffffn }) }, (r) => {
+    assert.is(r.status, "fault"); assert.is(r.vector, 255); assert.is(r.rip, CODE_BASE + 8n);
+    assert.is(r.rflags & 0x100n, 0x100n, "R11 keeps TF");
+  });
+});
+
+test("64-bit IRETQ on AMD reads the RFLAGS slot first: a frame on an unmapped page faults at RSP+16", () => {
+  // mov rsp, 0x3000 (unmapped) ; iretq
+  const code = Uint8Array.of(0x48, 0xc7, 0xc4, 0x00, 0x30, 0x00, 0x00, 0x48, 0xcf);
+  both({ code }, (r) => { assert.is(r.vector, 14); assert.is(r.cr2, 0x3010n); assert.is(r.rip, CODE_BASE + 7n); });
+});
+
 test.run();

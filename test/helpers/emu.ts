@@ -200,8 +200,8 @@ export class EmuRunner {
       status: "ok", vector: 0, errorCode: 0n, cr2: 0n, rip: cpu.rip, gpr, rflags: cpu.rflags,
       memHash: 0n, signo: 0, siCode: 0, cs: cpu.seg(L.SEG_CS).sel,
     };
-    // a trap taken at CPL0 on the user stack of a user-mode case (e.g. #DB
-    // after a SYSCALL with TF set) has no frame the harness could report;
+    // a trap taken at CPL0 on the user stack of a user-mode case (e.g. a #DB
+    // in the SYSCALL target had SFMASK left TF set) has no frame the harness could report;
     // cases that a setup hook started at CPL0 have their frames on that stack
     const kstack = Number(cpu.gpr(4)) < RAM;
     if (startedAtCpl3 && reason === L.EXIT_HLT && cpu.ex.cpl() === 0 && !kstack && Number(cpu.rip) - 1 !== P_STUBS + 256 * 4) {
