@@ -83,7 +83,7 @@ export function runCommand(o: RunOptions, io: Io): number {
   if (state && dumpFd !== undefined) { writeSync(dumpFd, JSON.stringify(state, null, 2) + "\n"); closeSync(dumpFd); }
   if (o.json) {
     const summary = {
-      image: basename(path), kind, exit: r.exit, status: r.status, insns: r.insns,
+      image: basename(path), kind, exit: r.exit, status: r.status, insns: r.insns, ...(r.message ? { message: r.message } : {}),
       wallMs: Math.round(wallMs * 1000) / 1000, mips: wallMs > 0 ? Math.round((r.insns / wallMs / 1000) * 1000) / 1000 : null,
       rip: hex(m.cpu.rip), host: model.name,
       cpu: o.cpu ?? "host", kernel: { version: kernel.version, id: kernel.id, modelled: true },
@@ -97,6 +97,7 @@ export function runCommand(o: RunOptions, io: Io): number {
   }
   // the host kernel's oops block (dmesg), as the console of the crashed host would show it
   if (r.exit === "host-oops" && m.host.oops) io.stderr(m.host.oops.text + "\n");
+  if (!o.json && r.message) io.stderr(`x86kvm: ${r.message}\n`);
   if (!o.json && (r.exit === "shutdown" || r.exit === "internal-error" || r.exit === "budget")) {
     const why = r.exit === "budget" ? `instruction budget of ${maxInsns} used up` : r.exit === "shutdown" ? "triple fault (shutdown)" : "internal error";
     const cap = m.devices.captured, nl = cap.length && cap[cap.length - 1] !== 10 ? "\n" : "";

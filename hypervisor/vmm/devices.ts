@@ -23,6 +23,9 @@ export class Devices {
     this.out_.write(Uint8Array.of(b & 0xff));
   }
 
+  /** text the guest hands over another way (GUEST_PRINTF), shown like console output */
+  print(text: string): void { for (let i = 0; i < text.length; i++) this.emit(text.charCodeAt(i) & 0xff); }
+
   out(port: number, size: number, v: number): void {
     if (port === 0xe9) { this.emit(v); return; }
     if (port === 0xf4) { this.exitStatus = (((v & 0xff) << 1) | 1) & 0xff; return; }

@@ -14,6 +14,8 @@ import { Kvm, KvmError, type VmFd, type VcpuFd, type VcpuExit } from "./kvm_ioct
 import { KVM_MEM_READONLY, ARCH, EIO } from "../uapi/consts";
 import { loadBios, loadElf64, loadFlat, type LoadedImage, ImageError } from "./loader";
 import { Devices, type Console } from "./devices";
+import { UCALL_PIO_PORT, decodeUcall, formatAbort, UCALL_SYNC, UCALL_DONE, UCALL_ABORT, UCALL_PRINTF, type Ucall } from "./ucall";
+import { physToHost } from "../debug/guestmem";
 
 export const KVM_EXIT = { UNKNOWN: 0, EXCEPTION: 1, IO: 2, DEBUG: 4, HLT: 5, MMIO: 6, SHUTDOWN: 8, INTR: 10, INTERNAL_ERROR: 17 } as const;
 export const EXIT_NAMES: Record<number, string> = { 0: "unknown", 1: "exception", 2: "io", 4: "debug", 5: "hlt", 6: "mmio", 8: "shutdown", 10: "budget", 17: "internal-error" };
@@ -27,7 +29,8 @@ export interface MachineOptions {
   console?: Console;
 }
 
-export type StopReason = "hlt" | "shutdown" | "debug-exit" | "budget" | "internal-error" | "mmio" | "debug" | "host-oops";
+export type StopReason = "hlt" | "shutdown" | "debug-exit" | "budget" | "internal-error" | "mmio" | "debug" | "host-oops"
+  | "sync" | "done" | "guest-assert";
 
 /**
  * Exit status after the host kernel oopsed in KVM_RUN (Host.oops holds the report). Even, like
@@ -35,11 +38,22 @@ export type StopReason = "hlt" | "shutdown" | "debug-exit" | "budget" | "interna
  * status ((v << 1) | 1).
  */
 export const HOST_OOPS_STATUS = 6;
+/** Exit status after a GUEST_ASSERT (UCALL_ABORT); even for the same reason as HOST_OOPS_STATUS. */
+export const GUEST_ASSERT_STATUS = 8;
 
 export interface RunResult {
   exit: StopReason;
   status: number;                  // process exit status per the CLI contract
   insns: number;
+  /** the ucall that stopped the run (exit sync, done or guest-assert) */
+  ucall?: Ucall;
+  /** one line saying why, where the exit alone does not (GUEST_ASSERT's file:line and values) */
+  message?: string;
+}
+
+export interface RunControl {
+  /** return at every GUEST_SYNC (exit "sync") instead of carrying on */
+  stopAtSync?: boolean;
 }
 
 export class Machine {
@@ -53,6 +67,9 @@ export class Machine {
   readonly vm: VmFd;
   readonly vcpu: VcpuFd;
   private romHost = 0;
+  /** GUEST_SYNCs seen so far (the stage counter of `migrate --at-sync N`) */
+  syncs = 0;
+  private control: RunControl = {};
 
   constructor(opts: MachineOptions = {}) {
     this.ramSize = opts.memory ?? 128 << 20;
@@ -156,7 +173,8 @@ export class Machine {
   }
 
   /** Run until the guest stops or `maxInsns` instructions have retired (KVM_RUN loop). */
-  run(maxInsns = Infinity): RunResult {
+  run(maxInsns = Infinity, control: RunControl = {}): RunResult {
+    this.control = control;
     const c = this.cpu;
     const start = c.insns;
     const SLICE = 1 << 20;
@@ -186,6 +204,7 @@ export class Machine {
         return null;
       }
       case "IoIn": {
+        if (e.port === UCALL_PIO_PORT) return this.ucall();
         const v = this.devices.in(e.port, e.data.length);
         for (let i = 0; i < e.data.length; i++) e.data[i] = (v >>> (8 * i)) & 0xff;
         return null;
@@ -198,6 +217,30 @@ export class Machine {
       case "Shutdown": return { exit: "shutdown", status: 2 };
       case "Debug": return { exit: "debug", status: 0 };
       default: return { exit: "internal-error", status: 4 };
+    }
+  }
+
+  /**
+   * The selftests' ucall (ucall.ts): `in` from UCALL_PIO_PORT with RDI = the guest address of a
+   * struct ucall. Like the selftest library, the address is read as guest-physical: the ELF setup
+   * identity-maps the first 4 GiB. The IN itself completes with 0 on the next KVM_RUN.
+   */
+  private ucall(): Omit<RunResult, "insns"> | null {
+    const gpa = Number(this.vcpu.getRegs().rdi & 0xffffffffffffn);
+    const read = (pa: number, len: number): Uint8Array | null => {
+      const h = physToHost(this.cpu, pa);
+      return h && h.avail >= len ? this.cpu.bytes.slice(h.host, h.host + len) : null;
+    };
+    const uc = decodeUcall(gpa, read);
+    if (!uc) return { exit: "internal-error", status: 4, message: `ucall struct at 0x${gpa.toString(16)} is outside guest memory` };
+    switch (uc.cmd) {
+      case UCALL_SYNC:
+        this.syncs++;
+        return this.control.stopAtSync ? { exit: "sync", status: 0, ucall: uc } : null;
+      case UCALL_PRINTF: this.devices.print(uc.str); return null;
+      case UCALL_DONE: return { exit: "done", status: 0, ucall: uc };
+      case UCALL_ABORT: return { exit: "guest-assert", status: GUEST_ASSERT_STATUS, ucall: uc, message: formatAbort(uc) };
+      default: return { exit: "internal-error", status: 4, ucall: uc, message: `ucall with unknown command ${uc.cmd}` };
     }
   }
 

@@ -27,7 +27,13 @@ export const LAYOUT = {
   PML4: 0x10000, PDPT: 0x11000, PD: 0x12000, CODE_BASE: 0x20000, DATA: 0x100000, RAM: 0x200000,
 } as const;
 
-export interface Ucall { cmd: number; args: bigint[]; /** args[0] read as a NUL-terminated guest string (SYNC's "hello") */ str: string }
+export interface Ucall {
+  cmd: number; args: bigint[];
+  /** args[0] read as a NUL-terminated guest string (SYNC's "hello", PRINTF's text, ABORT's expression) */
+  str: string;
+  /** UCALL_ABORT from the guest-images library: where the assertion is and what it compared */
+  assert?: { expr: string; file: string; line: number; a: bigint; b: bigint };
+}
 
 export class UcallError extends Error {}
 
@@ -35,6 +41,39 @@ function readCString(m: Uint8Array, at: number): string {
   let s = "";
   for (let i = at; i > 0 && i < m.length && m[i] !== 0 && s.length < 256; i++) s += String.fromCharCode(m[i]);
   return s;
+}
+
+/**
+ * A struct ucall read out of guest-physical memory by `read(pa, len)` (null where nothing is
+ * mapped). The guest-images library's GUEST_ASSERT passes args {&expression, &file, line, a, b},
+ * like the v6.x selftests' ucall_assert() with __FILE__ and __LINE__; strings are read the
+ * same way, at most 256 bytes.
+ */
+export function decodeUcall(gpa: number, read: (pa: number, len: number) => Uint8Array | null): Ucall | null {
+  const b = read(gpa, 64);
+  if (!b) return null;
+  const d = new DataView(b.buffer, b.byteOffset, 64);
+  const args = Array.from({ length: 7 }, (_, i) => d.getBigUint64(8 + 8 * i, true));
+  const str = (p: bigint): string => {
+    let s = "";
+    for (let pa = Number(p & 0xffffffffffffn); s.length < 256; pa++) {
+      const c = read(pa, 1);
+      if (!c || c[0] === 0) break;
+      s += String.fromCharCode(c[0]);
+    }
+    return s;
+  };
+  const cmd = Number(d.getBigUint64(0, true));
+  const uc: Ucall = { cmd, args, str: str(args[0]) };
+  if (cmd === UCALL_ABORT) uc.assert = { expr: uc.str, file: str(args[1]), line: Number(args[2] & 0xffffffffn), a: args[3], b: args[4] };
+  return uc;
+}
+
+/** GUEST_ASSERT's report as the selftests print it: file:line: expression, then the two values */
+export function formatAbort(uc: Ucall): string {
+  const a = uc.assert;
+  if (!a) return `GUEST_ASSERT failed (args ${uc.args.map((x) => "0x" + x.toString(16)).join(" ")})`;
+  return `${a.file || "?"}:${a.line}: GUEST_ASSERT(${a.expr}) failed: 0x${a.a.toString(16)} vs 0x${a.b.toString(16)}`;
 }
 
 export class SelftestVm {

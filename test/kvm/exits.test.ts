@@ -52,4 +52,35 @@ test("Machine.handleVcpuExit: console OUT, isa-debug-exit, IN from a device, MMI
   assert.equal(m.handleVcpuExit({ kind: "IoOut", port: 0xf4, data: Uint8Array.of(3) }), { exit: "debug-exit", status: 7 });
 });
 
+test("Machine: the ucall protocol — SYNC (continue or stop), PRINTF to the console, ABORT with file:line and values, DONE", () => {
+  const out: number[] = [];
+  const m = new Machine({ memory: 4 << 20, console: { write: (b) => out.push(...b) } });
+  const enc = new TextEncoder();
+  const put = (gpa: number, b: Uint8Array) => m.writePhys(gpa, b);
+  put(0x600, enc.encode("x == 0x1234\0")); put(0x700, enc.encode("pkru-migrate.S\0")); put(0x800, enc.encode("hi\n\0"));
+  const uc = (cmd: number, ...args: bigint[]) => {
+    const b = new Uint8Array(64), d = new DataView(b.buffer);
+    d.setBigUint64(0, BigInt(cmd), true);
+    args.forEach((a, i) => d.setBigUint64(8 + 8 * i, a, true));
+    put(0x500, b);
+  };
+  m.vcpu.setRegs({ ...m.vcpu.getRegs(), rdi: 0x500n });
+  const io = () => ({ kind: "IoIn" as const, port: 0x1000, data: new Uint8Array(1) });
+  uc(1, 0n, 3n);
+  assert.is(m.handleVcpuExit(io()), null, "SYNC continues unless the run asked to stop");
+  assert.is(m.syncs, 1);
+  uc(3, 0x800n);
+  assert.is(m.handleVcpuExit(io()), null);
+  assert.is(String.fromCharCode(...out), "hi\n");
+  uc(2, 0x600n, 0x700n, 42n, 0x1234n, 0x1230n);
+  const r = m.handleVcpuExit(io());
+  assert.is(r?.exit, "guest-assert");
+  assert.is(r?.status, 8);
+  assert.is(r?.message, "pkru-migrate.S:42: GUEST_ASSERT(x == 0x1234) failed: 0x1234 vs 0x1230");
+  uc(4);
+  assert.is(m.handleVcpuExit(io())?.exit, "done");
+  m.vcpu.setRegs({ ...m.vcpu.getRegs(), rdi: 0x7fffff00n });
+  assert.is(m.handleVcpuExit(io())?.exit, "internal-error", "a ucall pointer outside RAM is refused, not read");
+});
+
 test.run();
