@@ -14,7 +14,7 @@ import { Kvm, KvmError, type VmFd, type VcpuFd, type VcpuExit } from "./kvm_ioct
 import { KVM_MEM_READONLY, ARCH, EIO } from "../uapi/consts";
 import { loadBios, loadElf64, loadFlat, type LoadedImage, ImageError } from "./loader";
 import { Devices, type Console } from "./devices";
-import { UCALL_PIO_PORT, decodeUcall, formatAbort, UCALL_SYNC, UCALL_DONE, UCALL_ABORT, UCALL_PRINTF, type Ucall } from "./ucall";
+import { UCALL_PIO_PORT, decodeUcall, formatAbort, UCALL_SYNC, UCALL_DONE, UCALL_ABORT, UCALL_PRINTF, UCALL_UNHANDLED, type Ucall } from "./ucall";
 import { physToHost } from "../debug/guestmem";
 
 export const KVM_EXIT = { UNKNOWN: 0, EXCEPTION: 1, IO: 2, DEBUG: 4, HLT: 5, MMIO: 6, SHUTDOWN: 8, INTR: 10, INTERNAL_ERROR: 17 } as const;
@@ -30,7 +30,7 @@ export interface MachineOptions {
 }
 
 export type StopReason = "hlt" | "shutdown" | "debug-exit" | "budget" | "internal-error" | "mmio" | "debug" | "host-oops"
-  | "sync" | "done" | "guest-assert";
+  | "sync" | "done" | "guest-assert" | "guest-exception";
 
 /**
  * Exit status after the host kernel oopsed in KVM_RUN (Host.oops holds the report). Even, like
@@ -40,6 +40,9 @@ export type StopReason = "hlt" | "shutdown" | "debug-exit" | "budget" | "interna
 export const HOST_OOPS_STATUS = 6;
 /** Exit status after a GUEST_ASSERT (UCALL_ABORT); even for the same reason as HOST_OOPS_STATUS. */
 export const GUEST_ASSERT_STATUS = 8;
+/** Exit status after the guest reported an exception it has no handler for (UCALL_UNHANDLED). */
+export const GUEST_EXCEPTION_STATUS = 10;
+const VECTOR_NAMES = ["DE", "DB", "NMI", "BP", "OF", "BR", "UD", "NM", "DF", "MF", "TS", "NP", "SS", "GP", "PF", "15", "MF", "AC", "MC", "XM", "VE", "CP"];
 
 export interface RunResult {
   exit: StopReason;
@@ -240,6 +243,14 @@ export class Machine {
       case UCALL_PRINTF: this.devices.print(uc.str); return null;
       case UCALL_DONE: return { exit: "done", status: 0, ucall: uc };
       case UCALL_ABORT: return { exit: "guest-assert", status: GUEST_ASSERT_STATUS, ucall: uc, message: formatAbort(uc) };
+      case UCALL_UNHANDLED: {
+        const [vec, err, rip, cr2] = uc.args, v = Number(vec & 0xffn);
+        const name = v < VECTOR_NAMES.length ? `#${VECTOR_NAMES[v]}` : `vector ${v}`;
+        return {
+          exit: "guest-exception", status: GUEST_EXCEPTION_STATUS, ucall: uc,
+          message: `unhandled exception ${name} (vector ${v}) at rip 0x${rip.toString(16)}, error code 0x${err.toString(16)}${v === 14 ? `, cr2 0x${cr2.toString(16)}` : ""}`,
+        };
+      }
       default: return { exit: "internal-error", status: 4, ucall: uc, message: `ucall with unknown command ${uc.cmd}` };
     }
   }

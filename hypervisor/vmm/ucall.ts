@@ -20,6 +20,8 @@ import { KVM_CAP } from "../uapi/consts";
 
 export const UCALL_PIO_PORT = 0x1000;
 export const UCALL_SYNC = 1, UCALL_ABORT = 2, UCALL_PRINTF = 3, UCALL_DONE = 4;
+/** the selftests' route_exception() report of an exception the guest has no handler for: args {vector, error code, rip, cr2} */
+export const UCALL_UNHANDLED = 5;
 
 /** guest-physical (= linear) layout shared with test/kvm/guests/lib.inc */
 export const LAYOUT = {

@@ -79,6 +79,9 @@ test("Machine: the ucall protocol — SYNC (continue or stop), PRINTF to the con
   assert.is(r?.message, "pkru-migrate.S:42: GUEST_ASSERT(x == 0x1234) failed: 0x1234 vs 0x1230");
   uc(4);
   assert.is(m.handleVcpuExit(io())?.exit, "done");
+  uc(5, 6n, 0n, 0x401234n, 0n);
+  const x = m.handleVcpuExit(io());
+  assert.equal([x?.exit, x?.status, x?.message], ["guest-exception", 10, "unhandled exception #UD (vector 6) at rip 0x401234, error code 0x0"]);
   m.vcpu.setRegs({ ...m.vcpu.getRegs(), rdi: 0x7fffff00n });
   assert.is(m.handleVcpuExit(io())?.exit, "internal-error", "a ucall pointer outside RAM is refused, not read");
 });
