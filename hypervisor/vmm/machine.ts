@@ -42,7 +42,7 @@ export const HOST_OOPS_STATUS = 6;
 export const GUEST_ASSERT_STATUS = 8;
 /** Exit status after the guest reported an exception it has no handler for (UCALL_UNHANDLED). */
 export const GUEST_EXCEPTION_STATUS = 10;
-const VECTOR_NAMES = ["DE", "DB", "NMI", "BP", "OF", "BR", "UD", "NM", "DF", "MF", "TS", "NP", "SS", "GP", "PF", "15", "MF", "AC", "MC", "XM", "VE", "CP"];
+const VECTOR_NAMES = ["DE", "DB", "NMI", "BP", "OF", "BR", "UD", "NM", "DF", "09", "TS", "NP", "SS", "GP", "PF", "15", "MF", "AC", "MC", "XM", "VE", "CP"];
 
 export interface RunResult {
   exit: StopReason;
