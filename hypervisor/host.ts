@@ -32,10 +32,11 @@ import { getKernel, DEFAULT_KERNEL, type KernelBehaviour } from "./kernels";
 import { KvmSystem, type IoctlArg } from "./kvm/kvm_main";
 import type { HostFpuFactory } from "./kvm/fpu_iface";
 import type { HostOopsReport } from "./fpu/fpu";
-import type { HostEventKind } from "./kvm/fpu_iface";
+import type { HostEventKind, GuestFpstateView } from "./kvm/fpu_iface";
 import type { HostEventAt, FiredHostEvent } from "./kvm/vcpu";
 
 export type { HostEventKind, HostEventAt, FiredHostEvent };
+export type { GuestFpstateView } from "./kvm/fpu_iface";
 import { EBADF, EFAULT } from "./uapi/consts";
 
 export interface HostOptions {
@@ -100,6 +101,12 @@ export class Host {
   }
   /** host events that fired so far, oldest first (an oops right after one names its path in host.oops.callTrace) */
   get events(): readonly FiredHostEvent[] { return this.kvm.hostEventLog; }
+  /**
+   * The host kernel's view of a vCPU's guest fpstate (xfeatures, user_xfeatures, xfd, the saved
+   * image's XSTATE_BV, …: GuestFpstateView), as a debugger on the host would read it from kernel
+   * memory; null for a non-vCPU fd. Runs no kernel code and changes nothing.
+   */
+  guestFpstate(vcpuFd: number): GuestFpstateView | null { return this.kvm.vcpuOf(vcpuFd)?.fpu.inspect() ?? null; }
   /** mmap(vcpuFd): the vCPU's kvm_run block (KVM_GET_VCPU_MMAP_SIZE bytes), or null for a non-vCPU fd */
   mmap(vcpuFd: number): Uint8Array | null { return this.kvm.vcpuOf(vcpuFd)?.run ?? null; }
 }

@@ -51,6 +51,26 @@ export type HostEventKind = "irq-fpu" | "preempt";
 /** Result of an MSR access the fpu code owns: ok=false makes KVM_GET/SET_MSRS stop at this entry. */
 export type FpuMsrResult = { ok: boolean; value?: bigint };
 
+/**
+ * The guest fpstate as the host kernel holds it (vcpu->arch.guest_fpu), for debuggers and
+ * reports: a read-only snapshot, taken without running any kernel code.
+ */
+export interface GuestFpstateView {
+  /** the kernel behaviour in force (hypervisor/kernels.ts: id 'B4', name 'xfd-clear', reference version '6.19') */
+  kernel: { id: string; name: string; version: string };
+  /** fpstate->xfeatures, ->user_xfeatures, ->xfd, ->size, ->user_size; fpu_guest->xfeatures, ->xfd_err, ->uabi_size */
+  xfeatures: bigint; user_xfeatures: bigint; xfd: bigint; size: number; user_size: number;
+  guest_xfeatures: bigint; xfd_err: bigint; uabi_size: number;
+  /** XSTATE_BV / XCOMP_BV of the saved register image in kernel memory */
+  xstate_bv: bigint; xcomp_bv: bigint;
+  /** true while the guest's registers are in the CPU (the image above is then stale: the next save refreshes it) */
+  live: boolean;
+  /** vcpu->arch.xcr0, vcpu->arch.pkru, guest_supported_xcr0 */
+  xcr0: bigint; pkru: number; guest_supported_xcr0: bigint;
+  /** the vCPU thread's TIF_NEED_FPU_LOAD, and whether its task died in a host oops */
+  need_fpu_load: boolean; dead: boolean;
+}
+
 export interface VcpuFpu {
   /** vcpu_load(): the vCPU's state block was just copied into the CPU; put the physical FPU fields back. */
   load(): void;
@@ -81,6 +101,8 @@ export interface VcpuFpu {
   hostEvent?(kind: HostEventKind): string[];
   /** gfpu.uabi_size: bytes KVM_GET_XSAVE2 writes and KVM_SET_XSAVE reads. */
   uabiSize(): number;
+  /** read-only view of the kernel's guest fpstate (GuestFpstateView) */
+  inspect(): GuestFpstateView;
   /** KVM_GET_XSAVE (size = 4096) or KVM_GET_XSAVE2 (size = uabiSize()): fill buf[0, size); 0 or -errno. */
   getXsave(buf: Uint8Array, size: number): number;
   /** KVM_SET_XSAVE: buf holds (at least) uabiSize() bytes; 0 or -errno. */

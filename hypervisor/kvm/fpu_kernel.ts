@@ -50,7 +50,7 @@
 // and returns -EIO (the errno KVM gives for a dead VM; the real syscall never
 // returns), the report is kept in oopses() (Host.oops / Host.dmesg), and every
 // later KVM_RUN of that VM returns -EIO.
-import type { HostFpu, HostFpuFactory, VcpuFpu, FpuVcpuContext, FpuMsrResult, HostEventKind } from "./fpu_iface";
+import type { HostFpu, HostFpuFactory, VcpuFpu, FpuVcpuContext, FpuMsrResult, HostEventKind, GuestFpstateView } from "./fpu_iface";
 import type { CpuidEntry } from "../models/cpuid";
 import { EFAULT, EINVAL, EIO } from "../uapi/consts";
 import { dvOf } from "../uapi/structs";
@@ -215,6 +215,19 @@ class KernelVcpuFpu implements VcpuFpu {
   }
 
   uabiSize(): number { return this.v.guest_fpu.uabi_size; }
+
+  inspect(): GuestFpstateView {
+    const v = this.v, g = v.guest_fpu, fps = g.fpstate, img = this.host.image(fps), k = this.host.kernel;
+    return {
+      kernel: { id: k.id, name: k.name, version: k.version },
+      xfeatures: fps.xfeatures, user_xfeatures: fps.user_xfeatures, xfd: fps.xfd, size: fps.size, user_size: fps.user_size,
+      guest_xfeatures: g.xfeatures, xfd_err: g.xfd_err, uabi_size: g.uabi_size,
+      xstate_bv: img.xstate_bv, xcomp_bv: img.xcomp_bv,
+      live: !v.task.TIF_NEED_FPU_LOAD && !v.task.dead && this.host.fpregs_owner === v.task.fpu && v.task.fpu.fpstate === fps,
+      xcr0: v.xcr0, pkru: v.pkru, guest_supported_xcr0: v.guest_supported_xcr0,
+      need_fpu_load: v.task.TIF_NEED_FPU_LOAD, dead: v.task.dead,
+    };
+  }
 
   getXsave(buf: Uint8Array, size: number): number {
     if (size === 4096) {

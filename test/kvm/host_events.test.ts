@@ -115,6 +115,9 @@ for (const [kernel, B] of KERNELS) {
       assert.is(xfdOf(v), B18, "the guest's WRMSR took effect");
       const g = xsave2(host, v);
       assert.is(bvOf(g) & B18, 0n, "B4: fpu_update_guest_xfd cleared XSTATE_BV[18] (TIF_NEED_FPU_LOAD)");
+      const fps = host.guestFpstate(v.fd)!;
+      assert.equal([fps.kernel.name, fps.xfd, fps.xstate_bv & B18, fps.live, fps.xfeatures & B18],
+        ["xfd-clear", B18, 0n, false, B18], "the host's view: fps->xfd set, the saved image without tile data, registers not live after the exit");
       assert.is(bvOf(g) & (1n << 17n), 1n << 17n, "the tile config stays");
       assert.is(runRaw(host, v), 0);
       assert.is(exitOf(v), KVM_EXIT.HLT);
