@@ -8,6 +8,7 @@ import { UsageError } from "./options";
 import { runCommand, DEFAULT_HOST, type Io } from "./run";
 import { cpusText, cpuInfo } from "./cpus";
 import { demoCommand } from "./demo";
+import { scenariosCommand } from "./scenarios";
 
 export const USAGE = `x86kvm ${version} — an x86-64 machine in WebAssembly with a model of Linux KVM's guest FPU handling
 
@@ -15,7 +16,10 @@ Usage:
   x86kvm run IMAGE [options]        run an ELF64 (long mode, CPL0) or a flat image (0000:7C00, real mode)
   x86kvm run --bios ROM [options]   run a firmware ROM (ends at 0xFFFFF and 0xFFFFFFFF; starts at F000:FFF0)
   x86kvm cpus [--json]              list the CPU models and their XSAVE features (CPUID leaf 0xD)
-  x86kvm demo                       run the bundled guest images and say what each proved (npm start)
+  x86kvm scenarios [--json] [--html FILE] [--scenario S1,S4]
+                                    the bug scenarios S1–S6 over kernel behaviours, hosts and VMM
+                                    personalities: outcome and why per cell (npm start)
+  x86kvm demo                       run the bundled guest images and say what each proved
   x86kvm --help | --version
 
 Image kinds: ELF is detected by its magic; NAME.rom is taken as --bios; anything else is flat.
@@ -58,6 +62,8 @@ const RUN_OPTIONS = {
   "dump-state": { type: "string" },
   trace: { type: "boolean" },
   json: { type: "boolean" },
+  html: { type: "string" },
+  scenario: { type: "string" },
   gdb: { type: "string" },
   "gdb-default": { type: "boolean", short: "s" },
   "wait-gdb": { type: "boolean", short: "S" },
@@ -76,10 +82,15 @@ export async function cli(argv: string[], io: Io = defaultIo): Promise<number> {
   try {
     const { values: v, positionals } = parseArgs({ args: argv, options: RUN_OPTIONS, allowPositionals: true, strict: true });
     json = v.json === true && positionals[0] === "run";
+    const scenarioOnly = ["html", "scenario"] as const;
+    if (positionals[0] !== "scenarios") {
+      const bad = scenarioOnly.find((k) => v[k] !== undefined);
+      if (bad) throw new UsageError(`option --${bad} belongs to 'scenarios'`);
+    }
     const [cmd, ...rest] = positionals;
     if (v.version) { io.stdout(`x86kvm ${version}\n`); return 0; }
     if (v.help || cmd === "help") { io.stdout(USAGE); return 0; }
-    if (cmd === undefined) throw new UsageError("missing command (run, cpus, demo)");
+    if (cmd === undefined) throw new UsageError("missing command (run, scenarios, cpus, demo)");
     const runOnly = ["bios", "memory", "max-insns", "host", "cpu", "kernel", "host-event", "dump-state", "trace", "gdb", "gdb-default", "wait-gdb"] as const;
     if (cmd !== "run") {
       const bad = runOnly.find((k) => v[k] !== undefined);
@@ -101,11 +112,14 @@ export async function cli(argv: string[], io: Io = defaultIo): Promise<number> {
         if (rest.length) throw new UsageError(`cpus takes no arguments`);
         io.stdout(v.json ? JSON.stringify(MODELS.map(cpuInfo), null, 2) + "\n" : cpusText(DEFAULT_HOST));
         return 0;
+      case "scenarios":
+        if (rest.length) throw new UsageError(`scenarios takes no arguments (use --scenario S1,S2 to pick)`);
+        return scenariosCommand({ json: v.json, html: v.html, scenario: v.scenario }, io);
       case "demo":
         if (rest.length || v.json) throw new UsageError(`demo takes no arguments`);
         return demoCommand(io);
       default:
-        throw new UsageError(`unknown command '${cmd}' (run, cpus, demo)`);
+        throw new UsageError(`unknown command '${cmd}' (run, scenarios, cpus, demo)`);
     }
   } catch (e) {
     if (e instanceof UsageError || (e as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")) {

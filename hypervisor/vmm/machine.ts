@@ -57,6 +57,8 @@ export interface RunResult {
 export interface RunControl {
   /** return at every GUEST_SYNC (exit "sync") instead of carrying on */
   stopAtSync?: boolean;
+  /** sees every KVM_RUN exit before it is handled (reports record state at the exits they care about) */
+  onExit?: (e: VcpuExit) => void;
 }
 
 export class Machine {
@@ -192,6 +194,7 @@ export class Machine {
         if (err instanceof KvmError && err.errno === EIO && this.host.oops) return { exit: "host-oops", status: HOST_OOPS_STATUS, insns: c.insns - start };
         throw err;
       }
+      control.onExit?.(e);
       const r = this.handleVcpuExit(e);
       if (r) return { ...r, insns: c.insns - start };
     }

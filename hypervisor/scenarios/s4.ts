@@ -1,0 +1,45 @@
+// S4 (kernel-abi.md §10): guest-images/bin/amx-xfd-irq.elf loads tiles with XFD clear, sets
+// IA32_XFD[18]; an interrupt that uses the FPU (Host.scheduleEvent irq-fpu) fires at the exit
+// that stands for the WRMSR's (OUT 0x80), before fpu_update_guest_xfd().
+import { Machine, KVM_EXIT } from "../vmm/machine";
+import { parseHostKernel, type Cell } from "./catalogue";
+import { outcomeOfRun } from "./outcome";
+import { fpstateOf, type Step } from "./steps";
+import type { CellRun, Images } from "./run";
+
+const WRMSR_EXIT_PORT = 0x80;
+
+export function runS4(cell: Cell, images: Images): CellRun {
+  const { model, kernel } = parseHostKernel(cell.source);
+  const m = new Machine({ model, kernel, memory: 16 << 20, console: { write: () => {} } });
+  m.load("elf", images("amx-xfd-irq.elf"));
+  const steps: Step[] = [];
+  m.host.scheduleEvent(m.vcpu.fd, { at: { exitReason: KVM_EXIT.IO, port: WRMSR_EXIT_PORT }, kind: "irq-fpu" });
+  steps.push({ label: "KVM_CREATE_VCPU, KVM_SET_CPUID2 (CPUID-amx), guest ELF loaded", fpstate: fpstateOf(m.host, m.vcpu.fd) });
+  const r = m.run(10_000_000, {
+    onExit: (e) => {
+      if (e.kind !== "IoOut" || e.port !== WRMSR_EXIT_PORT) return;
+      const ev = m.host.events.at(-1);
+      steps.push({
+        label: "KVM_RUN → KVM_EXIT_IO port 0x80 (stands for the WRMSR IA32_XFD exit)",
+        result: "0", note: ev ? `host ${ev.kind} ran ${ev.calls.join(" → ")} before the exit handler` : "no host event fired",
+        fpstate: fpstateOf(m.host, m.vcpu.fd),
+      });
+    },
+  });
+  const o = outcomeOfRun(r);
+  const oops = m.host.oops;
+  if (oops) {
+    steps.push({
+      label: "KVM_RUN (re-entry)", result: `-EIO: host oops in ${oops.caller}`,
+      note: `XRSTORS with XFD ${"0x" + oops.xfd.toString(16)}, image XSTATE_BV ${"0x" + oops.xstate_bv.toString(16)}`,
+      fpstate: fpstateOf(m.host, m.vcpu.fd),
+    });
+    return { ...o, detail: `host #NM: ${oops.die} (${oops.caller}, XSTATE_BV[18]=${(oops.xstate_bv >> 18n) & 1n} with XFD[18]=${(oops.xfd >> 18n) & 1n})`, steps };
+  }
+  steps.push({ label: `guest ran to the end (${r.exit})`, fpstate: fpstateOf(m.host, m.vcpu.fd) });
+  const ev = m.host.events[0];
+  const atExit = steps.find((s) => s.label.startsWith("KVM_RUN → KVM_EXIT_IO port 0x80"))?.fpstate;
+  const cleared = atExit && (BigInt(atExit.xstate_bv) >> 18n & 1n) === 0n;
+  return { ...o, detail: ev && cleared ? `${o.detail}; fpu_update_guest_xfd cleared XSTATE_BV[18] after the ${ev.kind}` : o.detail, steps };
+}
