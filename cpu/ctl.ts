@@ -27,3 +27,8 @@ export let blk_ppn: u64 = <u64>-1;
 // SFMASK cleared TF (the trap follows the resulting RFLAGS, XSA-204).
 export let no_step_trap: bool = false;
 @inline export function set_no_step_trap(v: bool): void { no_step_trap = v; }
+// The current instruction takes a single-step trap although TF was clear when it
+// started: SYSRET loading TF from R11 traps at once, before the first instruction
+// at the return address (unlike POPF/IRET; Linux's entry code avoids SYSRET for it).
+export let step_trap_after: bool = false;
+@inline export function set_step_trap_after(v: bool): void { step_trap_after = v; }

@@ -18,7 +18,7 @@ import {
   VEC_MMIO, VEC_INTERNAL, X86_TRAP_DB, X86_TRAP_PF,
 } from "./except/fault";
 import { deliver, EV_EXC, EV_EXT } from "./except/deliver";
-import { blk_rip, next_rip, blk_end, exit_after, set_blk_rip, set_next_rip, set_blk_end, set_exit_after, set_blk_ppn, no_step_trap, set_no_step_trap } from "./ctl";
+import { blk_rip, next_rip, blk_end, exit_after, set_blk_rip, set_next_rip, set_blk_end, set_exit_after, set_blk_ppn, no_step_trap, set_no_step_trap, step_trap_after, set_step_trap_after } from "./ctl";
 import { translate, tr_host } from "./mmu/access";
 import { ACC_X } from "./mmu/paging";
 import { get_rflags } from "./flags";
@@ -184,7 +184,8 @@ export function run(budget: i32): i32 {
     if (st == ST_EXIT) return <i32>load<u32>(RUN + R_EXIT_REASON);
     if (exit_after) { set_exit_after(false); return <i32>load<u32>(RUN + R_EXIT_REASON); }
     if (tf && no_step_trap) set_no_step_trap(false);   // INT n, SYSCALL masking TF: no trap
-    else if (tf && st != ST_FAULT) {
+    else if ((tf || step_trap_after) && st != ST_FAULT) {
+      set_step_trap_after(false);
       // single-step trap after the instruction (DR6.BS)
       store<u64>(STATE + S_DR + 48, load<u64>(STATE + S_DR + 48) | 0x4000);
       if (!deliver(X86_TRAP_DB, 0, false, EV_EXC)) return exit_with(EXIT_SHUTDOWN);

@@ -17,7 +17,7 @@ import { fault_pending, ST_OK, ST_FAULT, ST_END, raise, raise_gp, raise_ud, X86_
 import { deliver_one, EV_SOFT, EV_SOFTEXC } from "../except/deliver";
 import { read_desc, desc_lo, desc_hi, desc_attr, desc_dpl, desc_limit, desc_base, desc_addr, commit_cs, load_cs_real, set_cpl, set_desc, load_seg, commit_seg, set_accessed } from "../except/segment";
 import { read_far_ptr, far_off, far_sel } from "./operand";
-import { set_next_rip, set_no_step_trap } from "../ctl";
+import { set_next_rip, set_no_step_trap, set_step_trap_after } from "../ctl";
 
 @inline function m(): u32 { return load<u32>(STATE + S_MODE); }
 
@@ -505,6 +505,7 @@ export function sysret(r: usize, S: u32): i32 {
     if (S == 64) set_seg(SEG_CS, ((base + 16) & 0xFFFC) | 3, 0, 0xFFFFFFFF, 0xA0FB);
     else set_seg(SEG_CS, (base & 0xFFFC) | 3, 0, 0xFFFFFFFF, 0xC0FB);
     set_flags_raw((rd64(R11_OFF) & 0x3C7FD7) | 2);
+    if (flags_raw() & TF) set_step_trap_after(true);
   }
   set_seg(SEG_SS, ((base + 8) & 0xFFFC) | 3, 0, 0xFFFFFFFF, 0xC0F3);
   set_cpl(3);

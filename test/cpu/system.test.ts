@@ -388,6 +388,26 @@ test("SYSCALL in compatibility mode: #UD on Intel, CSTAR entry on AMD", () => {
   const c = amd.q; void c;
 });
 
+test("SYSRET restoring TF from R11 traps right after it, at the return address (before the first user instruction)", () => {
+  // Linux relies on this (arch/x86/entry: "restoring TF results in a trap from userspace
+  // immediately after SYSRET"), which is why it never SYSRETs with TF set. Both vendors.
+  for (const model of ["sapphire-rapids", "epyc-genoa"]) {
+    const e = lm([
+      0x49, 0xc7, 0xc3, ...le32(0x302),             // mov r11, TF|IF|1
+      0x48, 0xc7, 0xc1, ...le32(UCODE),             // mov rcx, UCODE
+      0x48, 0x0f, 0x07,                             // sysretq
+    ], model);
+    e.m.cpu.setU64(e.m.cpu.L.S_STAR, BigInt(UCODE32 | 3) << 48n | BigInt(KCODE64) << 32n);
+    put(e.m, UCODE, [0x90, 0x90, 0xf4]);
+    const s = go(e);
+    assert.is(s.vector, 1, model);
+    assert.is(s.q(0), BigInt(UCODE), `${model}: #DB frame RIP = the SYSRET target, no user instruction ran`);
+    assert.is(s.q(1), BigInt(UCODE64 | 3), model);
+    assert.is(s.q(2) & 0x100n, 0x100n, `${model}: the frame's RFLAGS has TF`);
+    assert.is(e.m.cpu.u64(e.m.cpu.L.S_DR + 48) & 0x4000n, 0x4000n, `${model}: DR6.BS`);
+  }
+});
+
 test("SYSRET outside 64-bit mode is #UD on Intel", () => {
   // far jump to 32-bit code at CPL0 (compatibility mode), then sysret
   const e = lm([0xff, 0x2c, 0x25, ...le32(CODE + 0x40)]);   // jmp far [CODE+0x40] (m16:32)
