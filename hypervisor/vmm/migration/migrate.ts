@@ -189,6 +189,7 @@ export function migrate(opts: MigrateOptions): MigrationReport {
   } catch (e) {
     if (e instanceof MigrationError) {
       report.restore = e.report;
+      note("destination fpstate before the restore", "destination", e.report.fpstateBefore);
       for (const st of e.report.steps) note(`after ${st.ioctl} (${st.ok ? "ok" : "-" + (st.errno ?? st.result)})`, "destination", st.fpstate);
       report.destination = { console: dstConsole() };
       return refuse(`migration-refused: ${e.ioctl} -${e.errno ?? "E?"}`, `${e.ioctl}: ${e.detail}`);
