@@ -215,7 +215,7 @@ function sections(b: Uint8Array): { head: StreamHeader; list: (SectionInfo & { p
     if (tag === "END") {
       if (k !== count - 1) throw new StreamError(`malformed stream: END is section #${k + 1} of ${count}`);
       const got = crc32(b.subarray(0, at)), stored = dvOf(payload).getUint32(0, true);
-      if (crc32(payload) !== crc || got !== stored) throw new StreamError(`checksum mismatch over the whole stream (END): stored 0x${stored.toString(16)}, computed 0x${got.toString(16)}`, "checksum");
+      if (crc32(payload) !== crc || got !== stored) throw new StreamError(`checksum mismatch in section END (#${k + 1}, the CRC over the whole stream): stored 0x${stored.toString(16)}, computed 0x${got.toString(16)}`, "checksum");
     } else {
       const got = crc32(payload);
       if (got !== crc) {
