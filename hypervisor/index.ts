@@ -26,3 +26,4 @@ export { Disassembler } from "./debug/disasm";
 export { stateJson, xsaveImage, type StateJson } from "./cli/dump";
 export { cpuInfo, type CpuInfo } from "./cli/cpus";
 export { cli } from "./cli/cli";
+export * from "./vmm/migration/index";

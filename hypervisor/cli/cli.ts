@@ -9,12 +9,17 @@ import { runCommand, DEFAULT_HOST, type Io } from "./run";
 import { cpusText, cpuInfo } from "./cpus";
 import { demoCommand } from "./demo";
 import { scenariosCommand } from "./scenarios";
+import { migrateCommand, runSaveCommand, runRestoreCommand } from "./migrate";
 
 export const USAGE = `x86kvm ${version} — an x86-64 machine in WebAssembly with a model of Linux KVM's guest FPU handling
 
 Usage:
   x86kvm run IMAGE [options]        run an ELF64 (long mode, CPL0) or a flat image (0000:7C00, real mode)
   x86kvm run --bios ROM [options]   run a firmware ROM (ends at 0xFFFFF and 0xFFFFFFFF; starts at F000:FFF0)
+  x86kvm run IMAGE --save FILE [--at-sync N]   run to the Nth GUEST_SYNC (or the end), write a migration stream
+  x86kvm run --restore FILE [--host M] [--kernel K] [--vmm strict|qemu]   rebuild the guest from a stream, run it
+  x86kvm migrate IMAGE --from HOST:KERNEL --to HOST:KERNEL [--vmm strict|qemu] [--at-sync N] [--cpu …] [--json]
+                                    live-migrate a guest between two modelled hosts and say what happened
   x86kvm cpus [--json]              list the CPU models and their XSAVE features (CPUID leaf 0xD)
   x86kvm scenarios [--json] [--html FILE] [--scenario S1,S4]
                                     the bug scenarios S1–S6 over kernel behaviours, hosts and VMM
@@ -44,11 +49,22 @@ Run options:
   -S                     wait for gdb before the first instruction (not implemented yet)
   -h, --help
 
+Migration options (migrate; --save/--restore on run):
+      --from/--to HOST:KERNEL   source and destination (e.g. icelake-server:5.17-rc5, skylake-server:b4)
+      --vmm strict|qemu  strict: a failed restore ioctl aborts the migration (default); qemu: a failed
+                         KVM_SET_XSAVE is ignored and the rest of the register put skipped
+      --at-sync N        migrate/save at the guest's Nth GUEST_SYNC (migrate: default 1)
+      --cpu host|baseline|MODEL[,+f,-f]   migrate's guest CPU: the --from model, the features both
+                         hosts share, or a model; then QEMU-style edits
+      --save FILE / --restore FILE      write / read a migration stream (README: stream format)
+
 Devices: port 0xE9 debug console and COM1 (0x3F8) → stdout; port 0xF4 isa-debug-exit; port 0x92 A20.
 
 Exit status: the guest's isa-debug-exit status (value v → (v<<1)|1, always odd), 0 when the guest
 halts, 2 triple fault (shutdown), bad image or usage error, 4 internal error (unhandled exit),
-6 host kernel oops (the oops text goes to stderr), 70 emulator crash, 124 --max-insns used up.
+6 host kernel oops (the oops text goes to stderr), 8 GUEST_ASSERT, 10 unhandled guest exception,
+12 migration refused (a strict VMM's restore ioctl failed, or the destination cannot host the guest),
+70 emulator crash, 124 --max-insns used up. A corrupt, truncated or incompatible --restore stream: 2.
 `;
 
 const RUN_OPTIONS = {
@@ -67,6 +83,12 @@ const RUN_OPTIONS = {
   gdb: { type: "string" },
   "gdb-default": { type: "boolean", short: "s" },
   "wait-gdb": { type: "boolean", short: "S" },
+  from: { type: "string" },
+  to: { type: "string" },
+  vmm: { type: "string" },
+  "at-sync": { type: "string" },
+  save: { type: "string" },
+  restore: { type: "string" },
   help: { type: "boolean", short: "h" },
   version: { type: "boolean" },
 } as const;
@@ -81,7 +103,7 @@ export async function cli(argv: string[], io: Io = defaultIo): Promise<number> {
   let json = false;
   try {
     const { values: v, positionals } = parseArgs({ args: argv, options: RUN_OPTIONS, allowPositionals: true, strict: true });
-    json = v.json === true && positionals[0] === "run";
+    json = v.json === true && (positionals[0] === "run" || positionals[0] === "migrate");
     const scenarioOnly = ["html", "scenario"] as const;
     if (positionals[0] !== "scenarios") {
       const bad = scenarioOnly.find((k) => v[k] !== undefined);
@@ -90,10 +112,16 @@ export async function cli(argv: string[], io: Io = defaultIo): Promise<number> {
     const [cmd, ...rest] = positionals;
     if (v.version) { io.stdout(`x86kvm ${version}\n`); return 0; }
     if (v.help || cmd === "help") { io.stdout(USAGE); return 0; }
-    if (cmd === undefined) throw new UsageError("missing command (run, scenarios, cpus, demo)");
+    if (cmd === undefined) throw new UsageError("missing command (run, migrate, scenarios, cpus, demo)");
     const runOnly = ["bios", "memory", "max-insns", "host", "cpu", "kernel", "host-event", "dump-state", "trace", "gdb", "gdb-default", "wait-gdb"] as const;
+    if (cmd === "migrate") {
+      const bad = (["bios", "host", "kernel", "host-event", "dump-state", "trace", "gdb", "gdb-default", "wait-gdb", "save", "restore"] as const).find((k) => v[k] !== undefined);
+      if (bad) throw new UsageError(`option --${bad} does not apply to 'migrate' (use --from/--to HOST:KERNEL)`);
+      if (rest.length > 1) throw new UsageError(`migrate takes one IMAGE, got ${rest.length}: ${rest.join(" ")}`);
+      return migrateCommand({ image: rest[0], from: v.from, to: v.to, vmm: v.vmm, atSync: v["at-sync"], cpu: v.cpu, memory: v.memory, maxInsns: v["max-insns"], json: v.json }, io);
+    }
     if (cmd !== "run") {
-      const bad = runOnly.find((k) => v[k] !== undefined);
+      const bad = [...runOnly, "from", "to", "vmm", "at-sync", "save", "restore"].find((k) => v[k as keyof typeof v] !== undefined);
       if (bad) throw new UsageError(`option ${bad === "gdb-default" ? "-s" : bad === "wait-gdb" ? "-S" : `--${bad}`} belongs to 'run'`);
     }
     switch (cmd) {
@@ -103,6 +131,15 @@ export async function cli(argv: string[], io: Io = defaultIo): Promise<number> {
           return 2;
         }
         if (rest.length > 1) throw new UsageError(`run takes one IMAGE, got ${rest.length}: ${rest.join(" ")}`);
+        if (v.from !== undefined || v.to !== undefined) throw new UsageError("--from/--to belong to 'migrate'");
+        if (v.save !== undefined || v.restore !== undefined) {
+          if (v.save !== undefined && v.restore !== undefined) throw new UsageError("give either --save or --restore, not both");
+          const bad = (["host-event", "dump-state", "trace"] as const).find((k) => v[k] !== undefined);
+          if (bad) throw new UsageError(`--${bad} cannot be combined with --save/--restore`);
+          const so = { image: rest[0], bios: v.bios, save: v.save, restore: v.restore, atSync: v["at-sync"], host: v.host, kernel: v.kernel, cpu: v.cpu, memory: v.memory, maxInsns: v["max-insns"], vmm: v.vmm, json: v.json };
+          return v.save !== undefined ? runSaveCommand(so, io) : runRestoreCommand(so, io);
+        }
+        if (v.vmm !== undefined || v["at-sync"] !== undefined) throw new UsageError("--vmm and --at-sync go with --save/--restore or 'migrate'");
         return runCommand({
           image: rest[0], bios: v.bios, memory: v.memory, maxInsns: v["max-insns"], host: v.host, cpu: v.cpu, kernel: v.kernel,
           dumpState: v["dump-state"], trace: v.trace, json: v.json, hostEvents: v["host-event"],
@@ -119,7 +156,7 @@ export async function cli(argv: string[], io: Io = defaultIo): Promise<number> {
         if (rest.length || v.json) throw new UsageError(`demo takes no arguments`);
         return demoCommand(io);
       default:
-        throw new UsageError(`unknown command '${cmd}' (run, scenarios, cpus, demo)`);
+        throw new UsageError(`unknown command '${cmd}' (run, migrate, scenarios, cpus, demo)`);
     }
   } catch (e) {
     if (e instanceof UsageError || (e as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")) {

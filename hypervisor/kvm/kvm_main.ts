@@ -199,6 +199,7 @@ export class KvmSystem {
       case KVM_CAP.USER_MEMORY: case KVM_CAP.EXT_CPUID: case KVM_CAP.SET_GUEST_DEBUG:
       case KVM_CAP.VCPU_EVENTS: case KVM_CAP.XSAVE: case KVM_CAP.IMMEDIATE_EXIT: case KVM_CAP.READONLY_MEM:
       case KVM_CAP.GET_MSR_FEATURES: case KVM_CAP.SYS_ATTRIBUTES: case KVM_CAP.SYNC_MMU: case KVM_CAP.HLT: case KVM_CAP.ENABLE_CAP:
+      case KVM_CAP.MP_STATE: case KVM_CAP.DEBUGREGS:
         return 1;
       case KVM_CAP.XCRS: return this.fpuHost.supportedXcr0 ? 1 : 0;
       case KVM_CAP.XSAVE2: return this.fpuHost.capXsave2();

@@ -64,6 +64,8 @@ export class Vcpu {
   /** the last exit was an MMIO read: its data comes back in kvm_run.mmio.data */
   mmioReadPa: bigint | null = null;
   guestDebug = 0;
+  /** vcpu->arch.mp_state: always KVM_MP_STATE_RUNNABLE (0) without an in-kernel irqchip (x86.ts) */
+  mpState = 0;
   debugRegs: bigint[] = [0n, 0n, 0n, 0n, 0n, 0n, 0n, 0n];
   fpu!: VcpuFpu;
   /** host events waiting for their exit (Host.scheduleEvent), in scheduling order */

@@ -6,7 +6,7 @@ import type { Vcpu } from "./vcpu";
 import * as K from "../uapi/ioctl";
 import {
   KVM_EXIT, EINVAL, EFAULT, E2BIG, EINTR, ENXIO, EBUSY, KVM_MAX_CPUID_ENTRIES, KVM_NR_INTERRUPTS, KVM_MSRS_MAX,
-  KVM_GUESTDBG, KVM_VCPUEVENT, KVM_INTERNAL_ERROR_EMULATION,
+  KVM_GUESTDBG, KVM_VCPUEVENT, KVM_INTERNAL_ERROR_EMULATION, KVM_MP_STATE,
 } from "../uapi/consts";
 import { dvOf, readCpuidEntry, writeCpuidEntry, REGS_GPR_INDEX, SREGS_SEGS, SEG_FIELDS, type KvmSegment } from "../uapi/structs";
 import type { CpuidEntry } from "../models/cpuid";
@@ -43,6 +43,10 @@ export function kvm_arch_vcpu_ioctl(k: KvmSystem, v: Vcpu, req: number, arg: Ioc
     case K.KVM_INTERRUPT: { const b = k.user(arg, 4); if (!b) return -EFAULT; return kvm_vcpu_ioctl_interrupt(k, dvOf(b).getUint32(0, true)); }
     case K.KVM_GET_VCPU_EVENTS: { const b = k.user(arg, 64); if (!b) return -EFAULT; kvm_vcpu_ioctl_x86_get_vcpu_events(k, b); return 0; }
     case K.KVM_SET_VCPU_EVENTS: { const b = k.user(arg, 64); if (!b) return -EFAULT; return kvm_vcpu_ioctl_x86_set_vcpu_events(k, b); }
+    case K.KVM_GET_MP_STATE: { const b = k.user(arg, 4); if (!b) return -EFAULT; dvOf(b).setUint32(0, kvm_arch_vcpu_ioctl_get_mpstate(v), true); return 0; }
+    case K.KVM_SET_MP_STATE: { const b = k.user(arg, 4); if (!b) return -EFAULT; return kvm_arch_vcpu_ioctl_set_mpstate(k, v, dvOf(b).getUint32(0, true)); }
+    case K.KVM_GET_DEBUGREGS: { const b = k.user(arg, 128); if (!b) return -EFAULT; kvm_vcpu_ioctl_x86_get_debugregs(k, b); return 0; }
+    case K.KVM_SET_DEBUGREGS: { const b = k.user(arg, 128); if (!b) return -EFAULT; return kvm_vcpu_ioctl_x86_set_debugregs(k, b); }
     case K.KVM_SET_GUEST_DEBUG: { const b = k.user(arg, 72); if (!b) return -EFAULT; return kvm_arch_vcpu_ioctl_set_guest_debug(k, v, b); }
     case K.KVM_GET_XSAVE: { const b = k.user(arg, 4096); if (!b) return -EFAULT; return v.fpu.getXsave(b, 4096); }
     case K.KVM_GET_XSAVE2: {
@@ -412,6 +416,45 @@ function kvm_vcpu_ioctl_x86_set_vcpu_events(k: KvmSystem, b: Uint8Array): number
   } else c.setI32(L.S_PEND_EXC, -1);
   c.setI32(L.S_PEND_IRQ, b[8] ? b[9] : -1);
   if (flags & KVM_VCPUEVENT.VALID_SHADOW) c.setU32(L.S_SHADOW, b[11] ? 1 : 0);
+  return 0;
+}
+
+// ---- MP state ----
+// This KVM has no in-kernel irqchip (KVM_CREATE_IRQCHIP is not modelled; interrupts come from
+// userspace through KVM_INTERRUPT), so, as in the kernel for such a VM: HLT is not handled in the
+// kernel but exits to userspace (KVM_EXIT_HLT, __kvm_emulate_halt without lapic_in_kernel), the
+// vCPU's mp_state stays KVM_MP_STATE_RUNNABLE (set at vCPU creation when !irqchip_in_kernel), and
+// KVM_SET_MP_STATE accepts only RUNNABLE. Measured on the real /dev/kvm here (6.18): a VM without
+// an irqchip answers -EINVAL for 1..6 and 99, 0 for RUNNABLE (test/kvm/differential.test.ts).
+function kvm_arch_vcpu_ioctl_get_mpstate(v: Vcpu): number {
+  return v.mpState;
+}
+function kvm_arch_vcpu_ioctl_set_mpstate(k: KvmSystem, v: Vcpu, state: number): number {
+  // every state but RUNNABLE needs lapic_in_kernel(); unknown values are rejected outright
+  if (state !== KVM_MP_STATE.RUNNABLE) return -EINVAL;
+  v.mpState = state;
+  k.cpu.setU32(k.cpu.L.S_HALTED, 0);            // kvm_set_mp_state(RUNNABLE): no longer halted
+  return 0;
+}
+
+// ---- debug registers (struct kvm_debugregs: db[4] @0, dr6 @32, dr7 @40, flags @48, reserved[9] @56) ----
+function kvm_vcpu_ioctl_x86_get_debugregs(k: KvmSystem, b: Uint8Array): void {
+  const c = k.cpu, L = c.L, dv = dvOf(b);
+  b.fill(0, 0, 128);
+  for (let i = 0; i < 4; i++) dv.setBigUint64(8 * i, c.u64(L.S_DR + 8 * i), true);
+  dv.setBigUint64(32, c.u64(L.S_DR + 48), true);
+  dv.setBigUint64(40, c.u64(L.S_DR + 56), true);
+}
+function kvm_vcpu_ioctl_x86_set_debugregs(k: KvmSystem, b: Uint8Array): number {
+  const c = k.cpu, L = c.L, dv = dvOf(b);
+  if (dv.getBigUint64(48, true) !== 0n) return -EINVAL;                 // flags
+  const dr6 = dv.getBigUint64(32, true), dr7 = dv.getBigUint64(40, true);
+  if (dr6 >> 32n) return -EINVAL;                                       // kvm_dr6_valid
+  if (dr7 >> 32n) return -EINVAL;                                       // kvm_dr7_valid
+  // reserved[] is not checked (measured: reserved[0] = 1 → 0 on the real /dev/kvm)
+  for (let i = 0; i < 4; i++) c.setU64(L.S_DR + 8 * i, dv.getBigUint64(8 * i, true));
+  c.setU64(L.S_DR + 48, dr6);
+  c.setU64(L.S_DR + 56, dr7);
   return 0;
 }
 

@@ -31,6 +31,8 @@ export const KVM_MSRS_MAX = 256;             // KVM_GET/SET_MSRS: nmsrs >= MAX_I
 
 export const KVM_GUESTDBG = { ENABLE: 1, SINGLESTEP: 2, USE_SW_BP: 0x10000, USE_HW_BP: 0x20000, INJECT_DB: 0x40000, INJECT_BP: 0x80000 } as const;
 export const KVM_GUESTDBG_VALID_MASK = 0x002f0003;   // + BLOCKIRQ (1 << 21); x86 KVM_SET_GUEST_DEBUG does not check it
+/** struct kvm_mp_state values (include/uapi/linux/kvm.h); KVM_MP_STATE_AP_RESET_HOLD 5 is SEV-ES only */
+export const KVM_MP_STATE = { RUNNABLE: 0, UNINITIALIZED: 1, INIT_RECEIVED: 2, HALTED: 3, SIPI_RECEIVED: 4, AP_RESET_HOLD: 5 } as const;
 export const KVM_VCPUEVENT = { VALID_NMI_PENDING: 1, VALID_SIPI_VECTOR: 2, VALID_SHADOW: 4, VALID_SMM: 8, VALID_PAYLOAD: 0x10, VALID_TRIPLE_FAULT: 0x20 } as const;
 
 export const ARCH = {

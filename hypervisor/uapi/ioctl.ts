@@ -22,7 +22,7 @@ export const _IOC_NR = (req: number) => req & 0xff;
 export const SIZEOF = {
   kvm_msr_list: 4, kvm_cpuid2: 8, kvm_msrs: 8, kvm_userspace_memory_region: 32, kvm_regs: 144, kvm_sregs: 312,
   kvm_fpu: 416, kvm_interrupt: 4, kvm_enable_cap: 104, kvm_xsave: 4096, kvm_xcrs: 392, kvm_device_attr: 24,
-  kvm_guest_debug: 72, kvm_vcpu_events: 64, kvm_run: 2352,
+  kvm_guest_debug: 72, kvm_vcpu_events: 64, kvm_run: 2352, kvm_mp_state: 4, kvm_debugregs: 128,
 } as const;
 
 // /dev/kvm
@@ -49,9 +49,13 @@ export const KVM_GET_FPU = _IOR(KVMIO, 0x8c, SIZEOF.kvm_fpu);
 export const KVM_SET_FPU = _IOW(KVMIO, 0x8d, SIZEOF.kvm_fpu);
 export const KVM_SET_CPUID2 = _IOW(KVMIO, 0x90, SIZEOF.kvm_cpuid2);
 export const KVM_GET_CPUID2 = _IOWR(KVMIO, 0x91, SIZEOF.kvm_cpuid2);
+export const KVM_GET_MP_STATE = _IOR(KVMIO, 0x98, SIZEOF.kvm_mp_state);
+export const KVM_SET_MP_STATE = _IOW(KVMIO, 0x99, SIZEOF.kvm_mp_state);
 export const KVM_SET_GUEST_DEBUG = _IOW(KVMIO, 0x9b, SIZEOF.kvm_guest_debug);
 export const KVM_GET_VCPU_EVENTS = _IOR(KVMIO, 0x9f, SIZEOF.kvm_vcpu_events);
 export const KVM_SET_VCPU_EVENTS = _IOW(KVMIO, 0xa0, SIZEOF.kvm_vcpu_events);
+export const KVM_GET_DEBUGREGS = _IOR(KVMIO, 0xa1, SIZEOF.kvm_debugregs);
+export const KVM_SET_DEBUGREGS = _IOW(KVMIO, 0xa2, SIZEOF.kvm_debugregs);
 export const KVM_ENABLE_CAP = _IOW(KVMIO, 0xa3, SIZEOF.kvm_enable_cap);
 export const KVM_GET_XSAVE = _IOR(KVMIO, 0xa4, SIZEOF.kvm_xsave);
 export const KVM_SET_XSAVE = _IOW(KVMIO, 0xa5, SIZEOF.kvm_xsave);
@@ -68,6 +72,6 @@ for (const [k, v] of Object.entries({
   KVM_GET_SUPPORTED_CPUID, KVM_GET_MSR_FEATURE_INDEX_LIST, KVM_CREATE_VCPU, KVM_SET_USER_MEMORY_REGION, KVM_RUN,
   KVM_GET_REGS, KVM_SET_REGS, KVM_GET_SREGS, KVM_SET_SREGS, KVM_INTERRUPT, KVM_GET_MSRS, KVM_SET_MSRS, KVM_GET_FPU,
   KVM_SET_FPU, KVM_SET_CPUID2, KVM_GET_CPUID2, KVM_SET_GUEST_DEBUG, KVM_GET_VCPU_EVENTS, KVM_SET_VCPU_EVENTS,
-  KVM_ENABLE_CAP, KVM_GET_XSAVE, KVM_SET_XSAVE, KVM_GET_XCRS, KVM_SET_XCRS, KVM_GET_XSAVE2, KVM_GET_DEVICE_ATTR,
+  KVM_ENABLE_CAP, KVM_GET_MP_STATE, KVM_SET_MP_STATE, KVM_GET_DEBUGREGS, KVM_SET_DEBUGREGS, KVM_GET_XSAVE, KVM_SET_XSAVE, KVM_GET_XCRS, KVM_SET_XCRS, KVM_GET_XSAVE2, KVM_GET_DEVICE_ATTR,
   KVM_HAS_DEVICE_ATTR,
 })) IOCTL_NAMES[v] = k;

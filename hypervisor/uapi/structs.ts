@@ -242,3 +242,22 @@ export function decodeXcrs(b: Uint8Array): KvmXcrs {
 export const KVM_XSAVE_SIZE = 4096;
 export const XSAVE = { FCW: 0, FSW: 2, FTW: 4, FOP: 6, FIP: 8, FDP: 16, MXCSR: 24, MXCSR_MASK: 28, ST: 32, XMM: 160, SW_RESERVED: 464, XSTATE_BV: 512, XCOMP_BV: 520, HDR_RESERVED: 528, EXT: 576 } as const;
 export function xstateBv(b: Uint8Array): bigint { return dvOf(b).getBigUint64(512, true); }
+
+// ---- struct kvm_mp_state (4) / struct kvm_debugregs (128) ----
+export const KVM_MP_STATE_SIZE = 4, KVM_DEBUGREGS_SIZE = 128;
+export function encodeMpState(state: number): Uint8Array { const b = new Uint8Array(KVM_MP_STATE_SIZE); dvOf(b).setUint32(0, state >>> 0, true); return b; }
+export function decodeMpState(b: Uint8Array): number { return dvOf(b).getUint32(0, true); }
+/** struct kvm_debugregs: db[4] u64 @0, dr6 @32, dr7 @40, flags @48, reserved[9] @56 */
+export interface KvmDebugregs { db: bigint[]; dr6: bigint; dr7: bigint; flags: bigint }
+export function encodeDebugregs(d: KvmDebugregs): Uint8Array {
+  const b = new Uint8Array(KVM_DEBUGREGS_SIZE), dv = dvOf(b);
+  for (let i = 0; i < 4; i++) dv.setBigUint64(8 * i, BigInt.asUintN(64, d.db[i] ?? 0n), true);
+  dv.setBigUint64(32, BigInt.asUintN(64, d.dr6), true);
+  dv.setBigUint64(40, BigInt.asUintN(64, d.dr7), true);
+  dv.setBigUint64(48, BigInt.asUintN(64, d.flags), true);
+  return b;
+}
+export function decodeDebugregs(b: Uint8Array): KvmDebugregs {
+  const dv = dvOf(b);
+  return { db: [0, 1, 2, 3].map((i) => dv.getBigUint64(8 * i, true)), dr6: dv.getBigUint64(32, true), dr7: dv.getBigUint64(40, true), flags: dv.getBigUint64(48, true) };
+}

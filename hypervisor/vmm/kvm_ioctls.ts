@@ -10,7 +10,7 @@ import { KVM_EXIT, ERRNO_NAMES, KVM_MAX_CPUID_ENTRIES, KVM_EXIT_IO_OUT } from ".
 import {
   dvOf, decodeRegs, encodeRegs, decodeSregs, encodeSregs, encodeMsrs, decodeMsrs, encodeMsrList, decodeMsrList,
   encodeCpuid2, decodeCpuid2, encodeUserMemoryRegion, decodeVcpuEvents, encodeVcpuEvents, encodeGuestDebug,
-  encodeInterrupt, encodeXcrs, decodeXcrs,
+  encodeInterrupt, encodeXcrs, decodeXcrs, encodeMpState, decodeMpState, encodeDebugregs, decodeDebugregs, type KvmDebugregs,
   type KvmRegs, type KvmSregs, type MsrEntry, type UserMemoryRegion, type KvmVcpuEvents, type KvmGuestDebug, type KvmXcrs,
 } from "../uapi/structs";
 import type { CpuidEntry } from "../models/cpuid";
@@ -139,6 +139,14 @@ export class VcpuFd {
   interrupt(irq: number): void { this.io("KVM_INTERRUPT", K.KVM_INTERRUPT, encodeInterrupt(irq)); }
   getVcpuEvents(): KvmVcpuEvents { const b = new Uint8Array(64); this.io("KVM_GET_VCPU_EVENTS", K.KVM_GET_VCPU_EVENTS, b); return decodeVcpuEvents(b); }
   setVcpuEvents(e: KvmVcpuEvents): void { this.io("KVM_SET_VCPU_EVENTS", K.KVM_SET_VCPU_EVENTS, encodeVcpuEvents(e)); }
+  /** KVM_GET_MP_STATE: a KVM_MP_STATE value (always RUNNABLE without an in-kernel irqchip) */
+  getMpState(): number { const b = new Uint8Array(4); this.io("KVM_GET_MP_STATE", K.KVM_GET_MP_STATE, b); return decodeMpState(b); }
+  /** KVM_SET_MP_STATE: -EINVAL (KvmError) for anything but RUNNABLE without an in-kernel irqchip */
+  setMpState(state: number): void { this.io("KVM_SET_MP_STATE", K.KVM_SET_MP_STATE, encodeMpState(state)); }
+  /** KVM_GET_DEBUGREGS: DR0–3, DR6, DR7 */
+  getDebugregs(): KvmDebugregs { const b = new Uint8Array(128); this.io("KVM_GET_DEBUGREGS", K.KVM_GET_DEBUGREGS, b); return decodeDebugregs(b); }
+  /** KVM_SET_DEBUGREGS: -EINVAL for flags ≠ 0 or DR6/DR7 with bits 63:32 set */
+  setDebugregs(d: KvmDebugregs): void { this.io("KVM_SET_DEBUGREGS", K.KVM_SET_DEBUGREGS, encodeDebugregs(d)); }
   setGuestDebug(g: KvmGuestDebug): void { this.io("KVM_SET_GUEST_DEBUG", K.KVM_SET_GUEST_DEBUG, encodeGuestDebug(g)); }
   /** KVM_GET_XSAVE: the fixed 4096-byte kvm_xsave */
   getXsave(): Uint8Array { const b = new Uint8Array(4096); this.io("KVM_GET_XSAVE", K.KVM_GET_XSAVE, b); return b; }

@@ -16,6 +16,8 @@ import { loadBios, loadElf64, loadFlat, type LoadedImage, ImageError } from "./l
 import { Devices, type Console } from "./devices";
 import { UCALL_PIO_PORT, decodeUcall, formatAbort, UCALL_SYNC, UCALL_DONE, UCALL_ABORT, UCALL_PRINTF, UCALL_UNHANDLED, type Ucall } from "./ucall";
 import { physToHost } from "../debug/guestmem";
+import type { CpuidEntry } from "../models/cpuid";
+import type { UserMemoryRegion } from "../uapi/structs";
 
 export const KVM_EXIT = { UNKNOWN: 0, EXCEPTION: 1, IO: 2, DEBUG: 4, HLT: 5, MMIO: 6, SHUTDOWN: 8, INTR: 10, INTERNAL_ERROR: 17 } as const;
 export const EXIT_NAMES: Record<number, string> = { 0: "unknown", 1: "exception", 2: "io", 4: "debug", 5: "hlt", 6: "mmio", 8: "shutdown", 10: "budget", 17: "internal-error" };
@@ -26,6 +28,8 @@ export interface MachineOptions {
   kernel?: string;
   memory?: number;                 // bytes of guest RAM
   cpuEdits?: { add?: string[]; remove?: string[] };
+  /** the guest's CPUID table as is (e.g. from a migration stream); overrides cpuEdits */
+  cpuid?: CpuidEntry[];
   console?: Console;
 }
 
@@ -72,6 +76,10 @@ export class Machine {
   readonly vm: VmFd;
   readonly vcpu: VcpuFd;
   private romHost = 0;
+  /** the VM's memory slots as this VMM programmed them (KVM_SET_USER_MEMORY_REGION), by slot id */
+  readonly slots = new Map<number, UserMemoryRegion>();
+  /** the guest CPUID table given to KVM_SET_CPUID2 */
+  readonly cpuid: CpuidEntry[];
   /** GUEST_SYNCs seen so far (the stage counter of `migrate --at-sync N`) */
   syncs = 0;
   private control: RunControl = {};
@@ -89,14 +97,21 @@ export class Machine {
     this.region(0, 0, this.ramSize, this.ram);
     this.vcpu = this.vm.createVcpu(0);
     // the guest sees the model's own table (with the CLI's feature edits), as QEMU -cpu <model> would set it
-    this.vcpu.setCpuid2(buildCpuid(this.model, opts.cpuEdits));
+    this.cpuid = opts.cpuid ?? buildCpuid(this.model, opts.cpuEdits);
+    this.vcpu.setCpuid2(this.cpuid);
     this.devices = new Devices(opts.console, (on) => this.cpu.ex.a20(on ? 1 : 0));
   }
 
   private region(slot: number, gpa: number, size: number, host: number, readonly = false): void {
-    this.vm.setUserMemoryRegion({
+    this.setMemorySlot({
       slot, flags: readonly ? KVM_MEM_READONLY : 0, guest_phys_addr: BigInt(gpa), memory_size: BigInt(size), userspace_addr: BigInt(host),
     });
+  }
+
+  /** KVM_SET_USER_MEMORY_REGION, remembered in `slots` (memory_size 0 deletes the slot) */
+  setMemorySlot(r: UserMemoryRegion): void {
+    this.vm.setUserMemoryRegion(r);
+    if (r.memory_size === 0n) this.slots.delete(r.slot); else this.slots.set(r.slot, { ...r });
   }
 
   /** Copy bytes into guest-physical memory. */

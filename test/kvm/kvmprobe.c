@@ -37,6 +37,8 @@ int main(void) {
   num("cap_user_memory", rc(kvm, KVM_CHECK_EXTENSION, KVM_CAP_USER_MEMORY));
   num("cap_immediate_exit", rc(kvm, KVM_CHECK_EXTENSION, KVM_CAP_IMMEDIATE_EXIT));
   num("cap_vcpu_events", rc(kvm, KVM_CHECK_EXTENSION, KVM_CAP_VCPU_EVENTS));
+  num("cap_mp_state", rc(kvm, KVM_CHECK_EXTENSION, KVM_CAP_MP_STATE));
+  num("cap_debugregs", rc(kvm, KVM_CHECK_EXTENSION, KVM_CAP_DEBUGREGS));
   num("cap_set_guest_debug", rc(kvm, KVM_CHECK_EXTENSION, KVM_CAP_SET_GUEST_DEBUG));
   num("cap_ext_cpuid", rc(kvm, KVM_CHECK_EXTENSION, KVM_CAP_EXT_CPUID));
   num("cap_unknown", rc(kvm, KVM_CHECK_EXTENSION, 0x7fffffff));
@@ -130,6 +132,28 @@ int main(void) {
       num("events_exc_injected", ev.exception.injected); num("events_irq_injected", ev.interrupt.injected);
       ev.exception.injected = 1; ev.exception.nr = 2;
       num("set_vcpu_events_nmi_as_exc", rc(vcpu, KVM_SET_VCPU_EVENTS, (unsigned long)&ev));
+      /* KVM_GET/SET_MP_STATE, KVM_GET/SET_DEBUGREGS: only the results (this VM has no irqchip) */
+      struct kvm_mp_state mp = { 0 };
+      num("get_mp_state", rc(vcpu, KVM_GET_MP_STATE, (unsigned long)&mp));
+      static const unsigned mps[] = { 0, 1, 2, 3, 4, 5, 99 };
+      for (unsigned i = 0; i < sizeof mps / sizeof mps[0]; i++) {
+        char k[32]; snprintf(k, sizeof k, "set_mp_state_%u", mps[i]);
+        mp.mp_state = mps[i]; num(k, rc(vcpu, KVM_SET_MP_STATE, (unsigned long)&mp));
+      }
+      struct kvm_debugregs d; memset(&d, 0, sizeof d);
+      num("get_debugregs", rc(vcpu, KVM_GET_DEBUGREGS, (unsigned long)&d));
+      memset(&d, 0, sizeof d); d.db[0] = 0x1234; d.dr7 = 0x401;
+      num("set_debugregs", rc(vcpu, KVM_SET_DEBUGREGS, (unsigned long)&d));
+      memset(&d, 0xcc, sizeof d); rc(vcpu, KVM_GET_DEBUGREGS, (unsigned long)&d);
+      hex("debugregs_db0_after_set", d.db[0]); hex("debugregs_dr7_after_set", d.dr7);
+      memset(&d, 0, sizeof d); d.flags = 1;
+      num("set_debugregs_flags", rc(vcpu, KVM_SET_DEBUGREGS, (unsigned long)&d));
+      memset(&d, 0, sizeof d); d.reserved[0] = 1;
+      num("set_debugregs_reserved", rc(vcpu, KVM_SET_DEBUGREGS, (unsigned long)&d));
+      memset(&d, 0, sizeof d); d.dr6 = 1ull << 32;
+      num("set_debugregs_dr6_hi", rc(vcpu, KVM_SET_DEBUGREGS, (unsigned long)&d));
+      memset(&d, 0, sizeof d); d.dr7 = 1ull << 63;
+      num("set_debugregs_dr7_hi", rc(vcpu, KVM_SET_DEBUGREGS, (unsigned long)&d));
       close(vcpu);
     }
     close(vm);

@@ -18,6 +18,8 @@ export function probe(host: Host): Record<string, unknown> {
   o.cap_user_memory = io(kvm, K.KVM_CHECK_EXTENSION, KVM_CAP.USER_MEMORY);
   o.cap_immediate_exit = io(kvm, K.KVM_CHECK_EXTENSION, KVM_CAP.IMMEDIATE_EXIT);
   o.cap_vcpu_events = io(kvm, K.KVM_CHECK_EXTENSION, KVM_CAP.VCPU_EVENTS);
+  o.cap_mp_state = io(kvm, K.KVM_CHECK_EXTENSION, KVM_CAP.MP_STATE);
+  o.cap_debugregs = io(kvm, K.KVM_CHECK_EXTENSION, KVM_CAP.DEBUGREGS);
   o.cap_set_guest_debug = io(kvm, K.KVM_CHECK_EXTENSION, KVM_CAP.SET_GUEST_DEBUG);
   o.cap_ext_cpuid = io(kvm, K.KVM_CHECK_EXTENSION, KVM_CAP.EXT_CPUID);
   o.cap_unknown = io(kvm, K.KVM_CHECK_EXTENSION, 0x7fffffff);
@@ -101,6 +103,23 @@ export function probe(host: Host): Record<string, unknown> {
   o.events_exc_injected = ev[0]; o.events_irq_injected = ev[8];
   ev[0] = 1; ev[1] = 2;
   o.set_vcpu_events_nmi_as_exc = io(vcpu, K.KVM_SET_VCPU_EVENTS, ev);
+  const mp = new Uint8Array(4);
+  o.get_mp_state = io(vcpu, K.KVM_GET_MP_STATE, mp);
+  for (const st of [0, 1, 2, 3, 4, 5, 99]) { dvOf(mp).setUint32(0, st, true); o[`set_mp_state_${st}`] = io(vcpu, K.KVM_SET_MP_STATE, mp); }
+  const d = new Uint8Array(128), dd = dvOf(d);
+  o.get_debugregs = io(vcpu, K.KVM_GET_DEBUGREGS, d);
+  d.fill(0); dd.setBigUint64(0, 0x1234n, true); dd.setBigUint64(40, 0x401n, true);
+  o.set_debugregs = io(vcpu, K.KVM_SET_DEBUGREGS, d);
+  d.fill(0xcc); io(vcpu, K.KVM_GET_DEBUGREGS, d);
+  o.debugregs_db0_after_set = hex(dd.getBigUint64(0, true)); o.debugregs_dr7_after_set = hex(dd.getBigUint64(40, true));
+  d.fill(0); dd.setBigUint64(48, 1n, true);
+  o.set_debugregs_flags = io(vcpu, K.KVM_SET_DEBUGREGS, d);
+  d.fill(0); dd.setBigUint64(56, 1n, true);
+  o.set_debugregs_reserved = io(vcpu, K.KVM_SET_DEBUGREGS, d);
+  d.fill(0); dd.setBigUint64(32, 1n << 32n, true);
+  o.set_debugregs_dr6_hi = io(vcpu, K.KVM_SET_DEBUGREGS, d);
+  d.fill(0); dd.setBigUint64(40, 1n << 63n, true);
+  o.set_debugregs_dr7_hi = io(vcpu, K.KVM_SET_DEBUGREGS, d);
   host.close(vcpu); host.close(vm);
   o.bad_fd = io(1000, K.KVM_GET_API_VERSION, 0);
   host.close(kvm);
