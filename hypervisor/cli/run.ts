@@ -3,8 +3,9 @@ import { closeSync, openSync, readFileSync, writeSync } from "node:fs";
 import { basename } from "node:path";
 import { Machine, type RunResult } from "../vmm/machine";
 import { detectKind, ImageError, type ImageKind } from "../vmm/loader";
-import { getModel } from "../models/models";
-import { getKernel, DEFAULT_KERNEL } from "../kernels";
+import { getModel, type Model } from "../models/models";
+import { getKernel, DEFAULT_KERNEL, type KernelBehaviour } from "../kernels";
+import type { Console } from "../vmm/devices";
 import { parseSize, parseCount, parseCpu, parseHostEvent, UsageError } from "./options";
 import { stateJson, hex } from "./dump";
 import { runTraced } from "./trace";
@@ -32,8 +33,21 @@ export interface Io {
 
 export const DEFAULT_HOST = "sapphire-rapids";
 
-/** Runs the command; returns the process exit status. Throws UsageError / ImageError. */
-export function runCommand(o: RunOptions, io: Io): number {
+/** A machine built and loaded from run options (shared by `x86kvm run` and the DAP launch request). */
+export interface PreparedRun {
+  machine: Machine;
+  path: string;
+  kind: ImageKind;
+  model: Model;
+  kernel: KernelBehaviour;
+  maxInsns: number;
+}
+
+/**
+ * Validate the options, read the image, build the Machine with `console` as its debug console,
+ * load the image and queue the host events. Throws UsageError / ImageError.
+ */
+export function prepareRun(o: RunOptions, console_: Console): PreparedRun {
   if (o.image && o.bios) throw new UsageError("give either IMAGE or --bios ROM, not both");
   const path = o.bios ?? o.image;
   if (!path) throw new UsageError("run: missing IMAGE (or --bios ROM)");
@@ -54,12 +68,18 @@ export function runCommand(o: RunOptions, io: Io): number {
   }
   const kind: ImageKind = o.bios ? "bios" : detectKind(bytes, path);
 
-  // stdout carries exactly one JSON document with --json or --dump-state -: the guest console moves to stderr
-  const jsonOut = o.json || o.dumpState === "-";
-  const console_ = { write: (b: Uint8Array) => (jsonOut ? io.stderr : io.stdout)(b) };
   const m = new Machine({ model: model.name, kernel: kernel.version, memory, cpuEdits: { add: cpu.add, remove: cpu.remove }, console: console_ });
   m.load(kind, bytes);
   for (const ev of events) m.host.scheduleEvent(m.vcpu.fd, ev);
+  return { machine: m, path, kind, model, kernel, maxInsns };
+}
+
+/** Runs the command; returns the process exit status. Throws UsageError / ImageError. */
+export function runCommand(o: RunOptions, io: Io): number {
+  // stdout carries exactly one JSON document with --json or --dump-state -: the guest console moves to stderr
+  const jsonOut = o.json || o.dumpState === "-";
+  const console_ = { write: (b: Uint8Array) => (jsonOut ? io.stderr : io.stdout)(b) };
+  const { machine: m, path, kind, model, kernel, maxInsns } = prepareRun(o, console_);
 
   // open the dump file before the run, so a bad path fails now rather than after a long run
   let dumpFd: number | undefined;
