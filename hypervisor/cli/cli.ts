@@ -8,6 +8,7 @@ import { UsageError } from "./options";
 import { runCommand, DEFAULT_HOST, type Io } from "./run";
 import { cpusText, cpuInfo } from "./cpus";
 import { demoCommand } from "./demo";
+import { runStdio, startServer } from "../debug/dap/main";
 
 export const USAGE = `x86kvm ${version} — an x86-64 machine in WebAssembly with a model of Linux KVM's guest FPU handling
 
@@ -16,6 +17,8 @@ Usage:
   x86kvm run --bios ROM [options]   run a firmware ROM (ends at 0xFFFFF and 0xFFFFFFFF; starts at F000:FFF0)
   x86kvm cpus [--json]              list the CPU models and their XSAVE features (CPUID leaf 0xD)
   x86kvm demo                       run the bundled guest images and say what each proved (npm start)
+  x86kvm dap [--server=PORT]        VS Code debug adapter (DAP) on stdin/stdout, or a server on 127.0.0.1:PORT;
+                                    a launch request takes 'program' or 'bios' and the run options (README)
   x86kvm --help | --version
 
 Image kinds: ELF is detected by its magic; NAME.rom is taken as --bios; anything else is flat.
@@ -63,6 +66,7 @@ const RUN_OPTIONS = {
   "wait-gdb": { type: "boolean", short: "S" },
   help: { type: "boolean", short: "h" },
   version: { type: "boolean" },
+  server: { type: "string" },
 } as const;
 
 export const defaultIo: Io = {
@@ -79,7 +83,8 @@ export async function cli(argv: string[], io: Io = defaultIo): Promise<number> {
     const [cmd, ...rest] = positionals;
     if (v.version) { io.stdout(`x86kvm ${version}\n`); return 0; }
     if (v.help || cmd === "help") { io.stdout(USAGE); return 0; }
-    if (cmd === undefined) throw new UsageError("missing command (run, cpus, demo)");
+    if (cmd === undefined) throw new UsageError("missing command (run, cpus, demo, dap)");
+    if (v.server !== undefined && cmd !== "dap") throw new UsageError("option --server belongs to 'dap'");
     const runOnly = ["bios", "memory", "max-insns", "host", "cpu", "kernel", "host-event", "dump-state", "trace", "gdb", "gdb-default", "wait-gdb"] as const;
     if (cmd !== "run") {
       const bad = runOnly.find((k) => v[k] !== undefined);
@@ -104,8 +109,18 @@ export async function cli(argv: string[], io: Io = defaultIo): Promise<number> {
       case "demo":
         if (rest.length || v.json) throw new UsageError(`demo takes no arguments`);
         return demoCommand(io);
+      case "dap": {
+        if (rest.length || v.json) throw new UsageError("dap takes no arguments but --server=PORT");
+        if (v.server === undefined) return await runStdio();
+        const port = /^\d+$/.test(v.server) ? Number(v.server) : NaN;
+        if (!(port >= 0 && port <= 65535)) throw new UsageError(`--server: expected a TCP port, got '${v.server}'`);
+        const server = await startServer(port);
+        const addr = server.address();
+        io.stderr(`x86kvm dap: listening on 127.0.0.1:${typeof addr === "object" && addr ? addr.port : port}\n`);
+        return await new Promise<number>(() => {});   // serves until killed
+      }
       default:
-        throw new UsageError(`unknown command '${cmd}' (run, cpus, demo)`);
+        throw new UsageError(`unknown command '${cmd}' (run, cpus, demo, dap)`);
     }
   } catch (e) {
     if (e instanceof UsageError || (e as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")) {

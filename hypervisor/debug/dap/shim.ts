@@ -42,9 +42,13 @@ export class ShimTarget implements DebugTarget {
   finished: Stop | null = null;
   readonly canReverse = true;
 
-  /** `make` builds the machine (the launch options, image loaded, host events queued); called again for reverse steps. */
-  constructor(private readonly make: (replay: boolean) => Machine, private readonly maxInsns = Infinity) {
-    this.m = make(false);
+  /**
+   * `make` builds the machine (the launch options, image loaded, host events queued); it is called
+   * again for reverse steps, with `quiet(true)` around the re-execution so the guest's console
+   * output is not repeated up to the point the user is going back to.
+   */
+  constructor(private readonly make: () => Machine, private readonly maxInsns = Infinity, private readonly quiet: (on: boolean) => void = () => {}) {
+    this.m = make();
     this.layout = new Map();
     for (const e of this.m.vcpu.getCpuid2()) if (e.fn === 0xd && e.idx >= 2 && e.eax) this.layout.set(e.idx, [e.ebx, e.eax]);
     const d0 = this.m.vcpu.getCpuid2().find((e) => e.fn === 0xd && e.idx === 0);
@@ -152,7 +156,11 @@ export class ShimTarget implements DebugTarget {
   // ---- reverse execution: replay from a fresh machine ----
 
   private replayTo(target: number, onStop?: (at: number) => void): void {
-    this.m = this.make(true);
+    this.quiet(true);
+    try { this.replayQuiet(target, onStop); } finally { this.quiet(false); }
+  }
+  private replayQuiet(target: number, onStop?: (at: number) => void): void {
+    this.m = this.make();
     this.snap = null;
     this.finished = null;
     this.deferred = null;
