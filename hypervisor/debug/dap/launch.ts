@@ -2,10 +2,9 @@
 // image kinds and flags of `x86kvm run` (hypervisor/cli/run.ts prepareRun):
 // `program` (ELF64 or flat image; a *.rom is taken as a BIOS) or `bios`,
 // host, cpu, kernel, memory, maxInsns, hostEvents.
-import { prepareRun, type RunOptions } from "../../cli/run";
+import { resolveRun, type RunOptions } from "../../cli/run";
 import { UsageError } from "../../cli/options";
-import type { DebugTarget } from "./target";
-import { ShimTarget } from "./shim";
+import { EngineTarget } from "./engine_target";
 
 export interface LaunchArgs {
   program?: string;
@@ -41,16 +40,7 @@ export function runOptions(a: LaunchArgs): RunOptions {
 }
 
 /** Build the target; guest console bytes go to `console`. Throws UsageError / ImageError. */
-export function createTarget(a: LaunchArgs, console: (bytes: Uint8Array) => void): DebugTarget {
-  const o = runOptions(a);
-  // re-executions for reverse steps rebuild the same machine; their output up to the point the user
-  // goes back to already happened, so the console is muted while the target replays
-  let quiet = false;
-  const sink = { write: (b: Uint8Array) => { if (!quiet) console(b); } };
-  let first: ReturnType<typeof prepareRun> | null = prepareRun(o, sink);
-  const maxInsns = first.maxInsns;
-  return new ShimTarget(() => {
-    if (first) { const m = first.machine; first = null; return m; }
-    return prepareRun(o, sink).machine;
-  }, maxInsns, (on) => { quiet = on; });
+export function createTarget(a: LaunchArgs, console: (bytes: Uint8Array) => void): EngineTarget {
+  const { spec, maxInsns } = resolveRun(runOptions(a));
+  return new EngineTarget(spec, maxInsns, console);
 }

@@ -4,7 +4,7 @@
 // instruction breakpoints, exception/VM-exit/host-oops filters, reverse
 // execution, memory, and expressions over registers and memory.
 //
-// Execution runs in slices (SLICE instructions) with the event loop turning
+// The engine runs a continuing guest in slices with the event loop turning
 // in between, so `pause`, `disconnect` and the guest's console output get
 // through while a guest runs.
 import {
@@ -25,7 +25,6 @@ import type { DebugTarget, Stop, StopFilters, RegValue } from "./target";
 import { createTarget, type LaunchArgs } from "./launch";
 
 const THREAD = 1;
-const SLICE = 250_000;
 
 /** The exception filters shown in the Breakpoints view. */
 const VECTOR_FILTERS = [0, 1, 3, 4, 5, 6, 7, 8, 10, 11, 12, 13, 14, 16, 17, 18, 19, 21];
@@ -81,7 +80,6 @@ export class X86kvmDebugSession extends LoggingDebugSession {
   private funcBps: { addr: bigint; physical: boolean }[] = [];
   private filters: StopFilters = filtersFromIds(EXCEPTION_FILTERS.filter((f) => f.default).map((f) => f.filter));
   private running = false;
-  private pauseRequested = false;
   private ended = false;
   private lastStop: Stop | null = null;
   /** instruction starts seen at stops: anchors for backward disassembly */
@@ -149,16 +147,17 @@ export class X86kvmDebugSession extends LoggingDebugSession {
   }
 
   protected disconnectRequest(response: DebugProtocol.DisconnectResponse): void {
-    this.pauseRequested = true;
+    this.target?.pause();
     this.ended = true;
     this.flushConsole();
     this.dis?.free();
     this.dis = null;
+    this.target?.dispose();
     this.sendResponse(response);
   }
 
   protected terminateRequest(response: DebugProtocol.TerminateResponse): void {
-    this.pauseRequested = true;
+    this.target?.pause();
     this.sendResponse(response);
     if (!this.ended) { this.ended = true; this.flushConsole(); this.sendEvent(new TerminatedEvent()); }
   }
@@ -261,7 +260,7 @@ export class X86kvmDebugSession extends LoggingDebugSession {
     this.resume("reverseCont");
   }
   protected pauseRequest(response: DebugProtocol.PauseResponse): void {
-    this.pauseRequested = true;
+    this.target?.pause();
     this.sendResponse(response);
     // stopped already: say so again, VS Code waits for a stopped event
     if (!this.running && this.target && !this.ended) this.reportStop({ kind: "pause" });
@@ -283,7 +282,6 @@ export class X86kvmDebugSession extends LoggingDebugSession {
   private resume(how: "cont" | "step" | "stepBack" | "reverseCont"): void {
     const t = this.target!;
     this.running = true;
-    this.pauseRequested = false;
     this.refs.reset();
     const finish = (s: Stop) => { this.running = false; this.reportStop(s); };
     const guard = (f: () => Stop): Stop | null => {
@@ -298,16 +296,16 @@ export class X86kvmDebugSession extends LoggingDebugSession {
       setImmediate(() => { const s = guard(() => (how === "step" ? t.step() : how === "stepBack" ? t.stepBack() : t.reverseCont())); if (s) finish(s); });
       return;
     }
-    const slice = () => {
-      if (this.ended) { this.running = false; return; }
-      const s = guard(() => t.cont(SLICE));
-      if (!s) return;
-      this.flushConsole();
-      if (s.kind !== "budget") return finish(s);
-      if (this.pauseRequested) return finish({ kind: "pause" });
-      setImmediate(slice);
-    };
-    setImmediate(slice);
+    setImmediate(async () => {
+      let s: Stop;
+      try { s = await t.cont(); } catch (e) {
+        this.running = false;
+        this.sendEvent(new OutputEvent(`x86kvm: emulator error: ${(e as Error).stack ?? e}\n`, "stderr"));
+        this.reportStop({ kind: "exited", exit: "emulator-error", status: 70 });
+        return;
+      }
+      finish(s);
+    });
   }
 
   private reportStop(s: Stop): void {

@@ -1,8 +1,8 @@
 // What the DAP session needs from a debug engine, in the session's own terms.
 // The session (session.ts) talks only to this interface; engine_target.ts
-// implements it over the shared engine (hypervisor/debug/engine.ts) and
-// shim.ts over a bare Machine (used until the engine exists, and as a check
-// that the session does not lean on engine internals).
+// implements it over the shared engine (hypervisor/debug/engine.ts), which
+// the gdb stub uses too. Keeping the seam lets tests drive the session over a
+// fake target and keeps DAP vocabulary out of the engine.
 
 /** Why execution stopped. "exited" means the guest is finished (status set). */
 export type StopKind = "entry" | "step" | "breakpoint" | "exception" | "vmexit" | "host-oops" | "pause" | "budget" | "exited";
@@ -48,8 +48,9 @@ export interface DebugTarget {
   readonly canReverse: boolean;
 
   step(): Stop;
-  /** run until a stop or `budget` instructions have retired ({ kind: "budget" }) */
-  cont(budget: number): Stop;
+  /** run until a stop; yields to the event loop while the guest runs; pause() ends it with { kind: "pause" } */
+  cont(): Promise<Stop>;
+  pause(): void;
   stepBack(): Stop;
   reverseCont(): Stop;
 
@@ -62,6 +63,8 @@ export interface DebugTarget {
   writeReg(name: string, value: RegValue): void;
   /** Names available on this model (so the UI does not show zmm16 on an AVX2 model). */
   hasReg(name: string): boolean;
+  /** Disassemble `count` instructions, the first `instructionOffset` instructions away from linear `addr` (exactly count entries). */
+  disassemble?(addr: bigint, instructionOffset: number, count: number): { addr: bigint; bytes: Uint8Array; text: string; valid: boolean }[];
 
   /** Bytes at a linear (through the guest's page tables) or physical address; short at the first unreadable byte. */
   readMemory(addr: bigint, len: number, physical: boolean): Uint8Array;
@@ -74,4 +77,6 @@ export interface DebugTarget {
 
   /** The host kernel's view of the vCPU's guest fpstate. */
   hostFpstate(): HostFpstateView;
+  /** Free what the target holds outside the JS heap (the disassembler's wasm objects). */
+  dispose(): void;
 }
