@@ -329,6 +329,57 @@ test("host oops: amx-xfd-irq.elf under 6.5 with irq-fpu at the XFD exit stops wi
   } finally { await dc.stop(); }
 });
 
+test("stepOut runs to the return, next steps over a call (selftest64.elf: call puts64 at 0x10000f)", async () => {
+  const dc = await client();
+  try {
+    await launch(dc, { program: join(BIN, "selftest64.elf") });
+    await setInstructionBreakpoints(dc, { breakpoints: [{ instructionReference: "0x10000f" }] });
+    let stopped = dc.waitForEvent("stopped");
+    await dc.continueRequest({ threadId: 1 });
+    await stopped;
+    assert.is(await rip(dc), "0x10000f");
+    stopped = dc.waitForEvent("stopped");
+    await dc.stepInRequest({ threadId: 1, granularity: "instruction" });
+    await stopped;
+    assert.is(await rip(dc), "0x1004fe");                         // puts64
+    stopped = dc.waitForEvent("stopped");
+    await dc.stepOutRequest({ threadId: 1, granularity: "instruction" });
+    assert.is(((await stopped) as DebugProtocol.StoppedEvent).body.reason, "step");
+    assert.is(await rip(dc), "0x100014");
+    // back to the call, and over it in one request
+    stopped = dc.waitForEvent("stopped");
+    await dc.reverseContinueRequest({ threadId: 1 });
+    await stopped;
+    assert.is(await rip(dc), "0x10000f");
+    stopped = dc.waitForEvent("stopped");
+    await dc.nextRequest({ threadId: 1, granularity: "instruction" });
+    assert.is(((await stopped) as DebugProtocol.StoppedEvent).body.reason, "step");
+    assert.is(await rip(dc), "0x100014");
+  } finally { await dc.stop(); }
+});
+
+test("pause stops a guest spinning in a loop; maxInsns ends the session with status 124", async () => {
+  const dc = await client();
+  try {
+    await launch(dc, { program: HELLO });
+    // hlt → jmp $ : the guest never stops by itself
+    await writeMemory(dc, { memoryReference: "0x100015", data: Buffer.from([0xeb, 0xfe]).toString("base64") });
+    await dc.continueRequest({ threadId: 1 });
+    await new Promise((r) => setTimeout(r, 100));
+    const stopped = dc.waitForEvent("stopped");
+    await dc.pauseRequest({ threadId: 1 });
+    assert.is(((await stopped) as DebugProtocol.StoppedEvent).body.reason, "pause");
+    assert.is(await rip(dc), "0x100015");
+  } finally { await dc.stop(); }
+  const dc2 = await client();
+  try {
+    const exited = dc2.waitForEvent("exited");
+    await launch(dc2, { program: HELLO, maxInsns: 10 });
+    await dc2.continueRequest({ threadId: 1 });
+    assert.is(((await exited) as DebugProtocol.ExitedEvent).body.exitCode, 124);
+  } finally { await dc2.stop(); }
+});
+
 test("bad requests get error responses and leave the session usable", async () => {
   const dc = await client();
   try {

@@ -80,6 +80,8 @@ export class X86kvmDebugSession extends LoggingDebugSession {
   private funcBps: { addr: bigint; physical: boolean }[] = [];
   private filters: StopFilters = filtersFromIds(EXCEPTION_FILTERS.filter((f) => f.default).map((f) => f.filter));
   private running = false;
+  /** pause asked for while running (the engine's continue sees its own flag; stepOut polls this one) */
+  private pausing = false;
   private ended = false;
   private lastStop: Stop | null = null;
   /** instruction starts seen at stops: anchors for backward disassembly */
@@ -147,6 +149,7 @@ export class X86kvmDebugSession extends LoggingDebugSession {
   }
 
   protected disconnectRequest(response: DebugProtocol.DisconnectResponse): void {
+    this.pausing = true;
     this.target?.pause();
     this.ended = true;
     this.flushConsole();
@@ -157,6 +160,7 @@ export class X86kvmDebugSession extends LoggingDebugSession {
   }
 
   protected terminateRequest(response: DebugProtocol.TerminateResponse): void {
+    this.pausing = true;
     this.target?.pause();
     this.sendResponse(response);
     if (!this.ended) { this.ended = true; this.flushConsole(); this.sendEvent(new TerminatedEvent()); }
@@ -245,10 +249,11 @@ export class X86kvmDebugSession extends LoggingDebugSession {
     this.sendResponse(response);
     this.resume("cont");
   }
-  // without source lines every stepping granularity is one instruction
-  protected nextRequest(response: DebugProtocol.NextResponse): void { this.stepOne(response); }
-  protected stepInRequest(response: DebugProtocol.StepInResponse): void { this.stepOne(response); }
-  protected stepOutRequest(response: DebugProtocol.StepOutResponse): void { this.stepOne(response); }
+  // without source lines every granularity is an instruction: stepIn executes one (into calls and
+  // interrupt handlers), next steps over CALL/INT/SYSCALL/REP, stepOut runs to the return
+  protected nextRequest(response: DebugProtocol.NextResponse): void { this.stepOne(response, "next"); }
+  protected stepInRequest(response: DebugProtocol.StepInResponse): void { this.stepOne(response, "step"); }
+  protected stepOutRequest(response: DebugProtocol.StepOutResponse): void { this.stepOne(response, "stepOut"); }
   protected stepBackRequest(response: DebugProtocol.StepBackResponse): void {
     if (!this.ready(response)) return;
     this.sendResponse(response);
@@ -260,16 +265,17 @@ export class X86kvmDebugSession extends LoggingDebugSession {
     this.resume("reverseCont");
   }
   protected pauseRequest(response: DebugProtocol.PauseResponse): void {
+    this.pausing = true;
     this.target?.pause();
     this.sendResponse(response);
     // stopped already: say so again, VS Code waits for a stopped event
     if (!this.running && this.target && !this.ended) this.reportStop({ kind: "pause" });
   }
 
-  private stepOne(response: DebugProtocol.Response): void {
+  private stepOne(response: DebugProtocol.Response, how: "step" | "next" | "stepOut"): void {
     if (!this.ready(response)) return;
     this.sendResponse(response);
-    this.resume("step");
+    this.resume(how);
   }
 
   private ready(response: DebugProtocol.Response): boolean {
@@ -279,33 +285,70 @@ export class X86kvmDebugSession extends LoggingDebugSession {
     return true;
   }
 
-  private resume(how: "cont" | "step" | "stepBack" | "reverseCont"): void {
+  private resume(how: "cont" | "step" | "next" | "stepOut" | "stepBack" | "reverseCont"): void {
     const t = this.target!;
     this.running = true;
+    this.pausing = false;
     this.refs.reset();
-    const finish = (s: Stop) => { this.running = false; this.reportStop(s); };
-    const guard = (f: () => Stop): Stop | null => {
-      try { return f(); } catch (e) {
-        this.running = false;
-        this.sendEvent(new OutputEvent(`x86kvm: emulator error: ${(e as Error).stack ?? e}\n`, "stderr"));
-        this.reportStop({ kind: "exited", exit: "emulator-error", status: 70 });
-        return null;
-      }
-    };
-    if (how !== "cont") {
-      setImmediate(() => { const s = guard(() => (how === "step" ? t.step() : how === "stepBack" ? t.stepBack() : t.reverseCont())); if (s) finish(s); });
-      return;
-    }
     setImmediate(async () => {
       let s: Stop;
-      try { s = await t.cont(); } catch (e) {
-        this.running = false;
+      try {
+        s = how === "cont" ? await t.cont() : how === "next" ? await this.stepOver() : how === "stepOut" ? await this.stepOut()
+          : how === "step" ? t.step() : how === "stepBack" ? t.stepBack() : t.reverseCont();
+      } catch (e) {
+        s = { kind: "exited", exit: "emulator-error", status: 70 };
         this.sendEvent(new OutputEvent(`x86kvm: emulator error: ${(e as Error).stack ?? e}\n`, "stderr"));
-        this.reportStop({ kind: "exited", exit: "emulator-error", status: 70 });
-        return;
       }
-      finish(s);
+      this.running = false;
+      this.reportStop(s);
     });
+  }
+
+  /** The instruction at RIP, decoded. */
+  private current(): { lin: bigint; text: string; len: number } {
+    const lin = this.target!.codeLocation().lin;
+    const l = this.disasm(lin, 0, 0, 1)[0];
+    return { lin, text: l?.valid ? l.text : "", len: l?.valid ? l.bytes.length : 0 };
+  }
+
+  /**
+   * next: a CALL, INT n, SYSCALL or REP-prefixed instruction runs to the instruction after it (a
+   * temporary breakpoint there, the user's breakpoints and filters still stop it); anything else
+   * is one instruction.
+   */
+  private async stepOver(): Promise<Stop> {
+    const t = this.target!, cur = this.current();
+    if (!cur.len || !/^(call|int[13o ]|int$|syscall|sysenter|rep|repe|repne|repz|repnz) ?/.test(cur.text)) return t.step();
+    const after = cur.lin + BigInt(cur.len);
+    const user = [...this.instBps, ...this.funcBps];
+    t.setBreakpoints([...user, { addr: after, physical: false }]);
+    try {
+      const s = await t.cont();
+      const userHere = user.some((b) => !b.physical && b.addr === after);
+      return s.kind === "breakpoint" && !userHere && t.codeLocation().lin === after ? { kind: "step" } : s;
+    } finally { this.pushBreakpoints(); }
+  }
+
+  /**
+   * stepOut: single-steps until a RET/IRET/SYSRET at the current call depth has executed
+   * (CALL/INT/SYSCALL deepen it), stopping early at a user breakpoint, another stop, or pause.
+   */
+  private async stepOut(): Promise<Stop> {
+    const t = this.target!;
+    const bps = new Set([...this.instBps, ...this.funcBps].filter((b) => !b.physical).map((b) => b.addr));
+    let depth = 0;
+    for (let i = 1; ; i++) {
+      const text = this.current().text;
+      const s = t.step();
+      if (s.kind !== "step") return s;
+      if (/^(call|int|syscall|sysenter)/.test(text)) depth++;
+      else if (/^(ret|iret|sysret|sysexit)/.test(text) && depth-- === 0) return { kind: "step" };
+      if (bps.has(t.codeLocation().lin)) return { kind: "breakpoint" };
+      if (i % 4096 === 0) {
+        await new Promise((r) => setImmediate(r));
+        if (this.pausing) return { kind: "pause" };
+      }
+    }
   }
 
   private reportStop(s: Stop): void {
