@@ -498,8 +498,8 @@ export class X86kvmDebugSession extends LoggingDebugSession {
           const mode = this.v("mode", `${loc.bitness}-bit code, CPL ${Number((t.readReg("cs") as bigint) & 3n)}`);
           return [mode, ...segs, ...dt, ...regs(["fs_base", "gs_base", "kernel_gs_base", "cr0", "cr2", "cr3", "cr4", "cr8", "efer", "apic_base"])];
         }
-        case "x87": return regs(["st0", "st1", "st2", "st3", "st4", "st5", "st6", "st7", "fctrl", "fstat", "ftag", "fop", "fioff", "fooff"]).map((v) => {
-          if (v.name === "ftag") v.value += " (abridged: bit i set = register i valid)";
+        case "x87": return regs(["st0", "st1", "st2", "st3", "st4", "st5", "st6", "st7", "fctrl", "fstat", "ftag", "fiseg", "fioff", "foseg", "fooff", "fop"]).map((v) => {
+          if (v.name === "ftag") v.value += "  (2 bits per physical register: 00 valid, 01 zero, 10 special, 11 empty)";
           return v;
         });
         case "vector": {
@@ -510,11 +510,10 @@ export class X86kvmDebugSession extends LoggingDebugSession {
         case "opmask": return regs(["k0", "k1", "k2", "k3", "k4", "k5", "k6", "k7"]);
         case "amx": return regs(["tilecfg", "tmm0", "tmm1", "tmm2", "tmm3", "tmm4", "tmm5", "tmm6", "tmm7"]);
         case "xsave": {
-          const out = regs(["xcr0", "xinuse", "xfd", "xfd_err", "xss", "pkru", "xstate_bv", "xcomp_bv"]);
+          const out = regs(["xcr0", "xinuse", "xfd", "xfd_err", "xss", "pkru", "xstate_bv"]);
           for (const v of out) {
             if (v.name === "xinuse") v.value += "  (components not in their init state, as the host's XSAVE sees them)";
             if (v.name === "xstate_bv") { v.name = "XSTATE_BV (host save)"; v.value += "  (header of the image KVM_GET_XSAVE2 returns)"; }
-            if (v.name === "xcomp_bv") v.name = "XCOMP_BV (host save)";
             if (v.name === "xfd") v.name = "IA32_XFD";
             if (v.name === "xfd_err") v.name = "IA32_XFD_ERR";
             if (v.name === "xss") v.name = "IA32_XSS";
