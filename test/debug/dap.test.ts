@@ -293,6 +293,8 @@ test("AMX guest: stop on #NM from TILEZERO with XFD[18]=1, inspect, continue to 
     const sym = readFileSync(join(BIN, "xstate64.sym"), "utf8");
     const tz = BigInt("0x" + /^([0-9a-f]+) t tz_insn$/m.exec(sym)![1]);
     assert.is(BigInt(await rip(dc)), tz);
+    // ROM symbols come from xstate64.sym beside the image
+    assert.is(BigInt((await dc.evaluateRequest({ expression: "tz_insn", context: "watch" })).body.result.split(" ")[0]), tz);
     const d = await dc.disassembleRequest({ memoryReference: await rip(dc), instructionCount: 1 });
     assert.match(d.body!.instructions[0].instruction, /^tilezero tmm0/);
     const info = await dc.exceptionInfoRequest({ threadId: 1 });
@@ -338,6 +340,11 @@ test("stepOut runs to the return, next steps over a call (selftest64.elf: call p
     await dc.continueRequest({ threadId: 1 });
     await stopped;
     assert.is(await rip(dc), "0x10000f");
+    // symbols from the ELF's .symtab: the frame and the call target are labelled
+    const st = await dc.stackTraceRequest({ threadId: 1 });
+    assert.is(st.body.stackFrames[0].name, "0x10000f <_start+0xf>  call 0x1004fe <puts64>");
+    const d = await dc.disassembleRequest({ memoryReference: "0x1004fe", instructionCount: 2 });
+    assert.is(d.body!.instructions[0].symbol, "puts64");
     stopped = dc.waitForEvent("stopped");
     await dc.stepInRequest({ threadId: 1, granularity: "instruction" });
     await stopped;
@@ -346,6 +353,15 @@ test("stepOut runs to the return, next steps over a call (selftest64.elf: call p
     await dc.stepOutRequest({ threadId: 1, granularity: "instruction" });
     assert.is(((await stopped) as DebugProtocol.StoppedEvent).body.reason, "step");
     assert.is(await rip(dc), "0x100014");
+    // a function breakpoint by symbol name: the next puts64 call stops in it
+    const fb = await dc.setFunctionBreakpointsRequest({ breakpoints: [{ name: "puts64" }] });
+    assert.is(fb.body.breakpoints[0].verified, true);
+    stopped = dc.waitForEvent("stopped");
+    await dc.continueRequest({ threadId: 1 });
+    await stopped;
+    assert.is(await rip(dc), "0x1004fe");
+    await dc.setFunctionBreakpointsRequest({ breakpoints: [] });
+    assert.is(await regValue(dc, "puts64 + 2"), "0x100500 (1049856)");
     // back to the call, and over it in one request
     stopped = dc.waitForEvent("stopped");
     await dc.reverseContinueRequest({ threadId: 1 });

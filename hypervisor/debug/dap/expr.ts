@@ -10,6 +10,8 @@ import type { RegValue } from "./target";
 
 export interface ExprContext {
   readReg(name: string): RegValue | undefined;
+  /** a guest symbol's address (ELF .symtab or the image's .sym file) */
+  symbol?(name: string): bigint | undefined;
   readMemory(addr: bigint, len: number, physical: boolean): Uint8Array;
 }
 
@@ -138,8 +140,10 @@ export function evaluate(text: string, ctx: ExprContext): ExprResult {
       return { value: (full >> BigInt(sub[1])) & ((1n << BigInt(sub[2])) - 1n) };
     }
     const v = ctx.readReg(name);
-    if (v === undefined) throw new ExprError(`unknown register or symbol '${name}'`);
-    return { value: v, reg: name };
+    if (v !== undefined) return { value: v, reg: name };
+    const sym = ctx.symbol?.(name);
+    if (sym !== undefined) return { value: sym };
+    throw new ExprError(`unknown register or symbol '${name}'`);
   }
 
   function unary(): ExprResult {

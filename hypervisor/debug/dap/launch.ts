@@ -5,6 +5,7 @@
 import { resolveRun, type RunOptions } from "../../cli/run";
 import { UsageError } from "../../cli/options";
 import { EngineTarget } from "./engine_target";
+import { Symbols } from "./symbols";
 
 export interface LaunchArgs {
   program?: string;
@@ -39,8 +40,8 @@ export function runOptions(a: LaunchArgs): RunOptions {
   };
 }
 
-/** Build the target; guest console bytes go to `console`. Throws UsageError / ImageError. */
-export function createTarget(a: LaunchArgs, console: (bytes: Uint8Array) => void): EngineTarget {
-  const { spec, maxInsns } = resolveRun(runOptions(a));
-  return new EngineTarget(spec, maxInsns, console);
+/** Build the target (and the image's symbols); guest console bytes go to `console`. Throws UsageError / ImageError. */
+export function createTarget(a: LaunchArgs, console: (bytes: Uint8Array) => void): { target: EngineTarget; symbols: Symbols } {
+  const { spec, maxInsns, path } = resolveRun(runOptions(a));
+  return { target: new EngineTarget(spec, maxInsns, console), symbols: Symbols.forImage(path, spec.image) };
 }

@@ -23,6 +23,7 @@ import {
 } from "./format";
 import type { DebugTarget, Stop, StopFilters, RegValue } from "./target";
 import { createTarget, type LaunchArgs } from "./launch";
+import { Symbols } from "./symbols";
 
 const THREAD = 1;
 
@@ -72,6 +73,7 @@ const POINTERS = new Set(["rip", "rsp", "rbp", "rsi", "rdi"]);
 
 export class X86kvmDebugSession extends LoggingDebugSession {
   private target: DebugTarget | null = null;
+  private symbols = new Symbols([]);
   private dis: Disassembler | null = null;
   private refs = new Handles<VarRef>();
   private configDone!: Promise<void>;
@@ -120,7 +122,6 @@ export class X86kvmDebugSession extends LoggingDebugSession {
       exceptionBreakpointFilters: EXCEPTION_FILTERS,
     };
     this.sendResponse(response);
-    this.sendEvent(new InitializedEvent());
   }
 
   protected configurationDoneRequest(response: DebugProtocol.ConfigurationDoneResponse): void {
@@ -133,7 +134,7 @@ export class X86kvmDebugSession extends LoggingDebugSession {
     logger.setup(args.trace ? Logger.LogLevel.Verbose : Logger.LogLevel.Stop, false);
     if (this.target) return this.fail(response, "already launched: one guest per debug session");
     try {
-      this.target = createTarget(args, (bytes) => this.console(bytes));
+      ({ target: this.target, symbols: this.symbols } = createTarget(args, (bytes) => this.console(bytes)));
     } catch (e) {
       const msg = e instanceof UsageError || e instanceof ImageError ? (e as Error).message : `emulator error: ${(e as Error).message}`;
       return this.fail(response, `x86kvm: ${msg}`);
@@ -141,7 +142,9 @@ export class X86kvmDebugSession extends LoggingDebugSession {
     this.pushBreakpoints();
     if (Array.isArray(args.stopOn)) this.filters = mergeFilters(this.filters, filtersFromIds(args.stopOn.map(String)));
     this.target.setFilters(this.filters);
-    // breakpoints and filters arrive between `initialized` and configurationDone (VS Code sends launch in parallel)
+    // ready for breakpoints and filters now that the guest (and its symbols) exist; they arrive
+    // between `initialized` and configurationDone, while this launch request waits
+    this.sendEvent(new InitializedEvent());
     await Promise.race([this.configDone, new Promise((r) => setTimeout(r, 2000))]);
     this.sendResponse(response);
     if (args.stopOnEntry !== false) this.reportStop({ kind: "entry" });
@@ -415,7 +418,8 @@ export class X86kvmDebugSession extends LoggingDebugSession {
     if (start === 0 && (args.levels ?? 1) !== 0) {
       const line = this.disasm(loc.lin, 0, 0, 1)[0];
       const where = loc.bitness === 64 ? hex(loc.rip) : `${loc.cs.toString(16).padStart(4, "0")}:${loc.rip.toString(16).padStart(loc.bitness === 16 ? 4 : 8, "0")}`;
-      const f = new StackFrame(0, `${where}  ${line?.valid ? line.text : "(no instruction)"}`) as DebugProtocol.StackFrame;
+      const sym = this.symbols.label(loc.lin);
+      const f = new StackFrame(0, `${where}${sym ? ` <${sym}>` : ""}  ${line?.valid ? this.withTarget(line.text) : "(no instruction)"}`) as DebugProtocol.StackFrame;
       f.instructionPointerReference = hex(loc.lin);
       f.line = 0; f.column = 0;
       f.presentationHint = "normal";
@@ -653,9 +657,17 @@ export class X86kvmDebugSession extends LoggingDebugSession {
     }
   }
 
+  /** "call 0x1004fe" → "call 0x1004fe <puts64>" */
+  private withTarget(text: string): string {
+    const m = /^(call|j[a-z]+|loop[a-z]*|jmp)\s+(?:near |far |short )?(0x[0-9a-f]+)$/.exec(text);
+    const sym = m ? this.symbols.label(BigInt(m[2])) : null;
+    return sym ? `${text} <${sym}>` : text;
+  }
+
   private exprCtx(): ExprContext {
     const t = this.target;
     return {
+      symbol: (n) => this.symbols.lookup(n),
       readReg: (n) => t?.readReg(canonicalReg(n)),
       readMemory: (a, len, phys) => (t ? t.readMemory(a, len, phys) : new Uint8Array(0)),
     };
@@ -712,8 +724,9 @@ export class X86kvmDebugSession extends LoggingDebugSession {
         instructions: lines.map((l) => ({
           address: hex(l.addr),
           instructionBytes: Array.from(l.bytes, (b) => b.toString(16).padStart(2, "0")).join(" "),
-          instruction: l.valid ? l.text : l.bytes.length ? "(bad)" : "??",
+          instruction: l.valid ? this.withTarget(l.text) : l.bytes.length ? "(bad)" : "??",
           presentationHint: l.valid ? undefined : "invalid",
+          symbol: this.symbols.symbolize(l.addr)?.name,
         } as DebugProtocol.DisassembledInstruction)),
       };
       this.sendResponse(response);
