@@ -424,6 +424,38 @@ test("bad requests get error responses and leave the session usable", async () =
   } finally { await dc.stop(); }
 });
 
+test("physical breakpoint (INT3 patch): stops at its linear alias, memory reads show the original bytes", async () => {
+  const dc = await client();
+  try {
+    await launch(dc, { program: HELLO });
+    const bp = await setInstructionBreakpoints(dc, { breakpoints: [{ instructionReference: "phys:0x10000d" }] });
+    assert.is(bp.body.breakpoints[0].verified, true);
+    assert.is(bp.body.breakpoints[0].instructionReference, "phys:0x10000d");
+    const stopped = dc.waitForEvent("stopped");
+    await dc.continueRequest({ threadId: 1 });
+    assert.is(((await stopped) as DebugProtocol.StoppedEvent).body.reason, "instruction breakpoint");
+    assert.is(await rip(dc), "0x10000d");
+    const r = await readMemory(dc, { memoryReference: "phys:0x10000d", count: 2 });
+    assert.equal([...Buffer.from(r.body!.data!, "base64")], [0xe6, 0xe9]);
+  } finally { await dc.stop(); }
+});
+
+test("`x86kvm dap --server=0` listens on 127.0.0.1 and serves a session", async () => {
+  const p = spawn(process.execPath, [join(root, "dist/x86kvm.mjs"), "dap", "--server=0"], { stdio: ["ignore", "ignore", "pipe"] });
+  try {
+    const listening = await new Promise<string>((resolve, reject) => {
+      let err = "";
+      p.stderr!.on("data", (d) => { err += d; const m = /listening on (127\.0\.0\.1):(\d+)/.exec(err); if (m) resolve(m[2]); });
+      p.on("exit", (c) => reject(new Error(`exited ${c}: ${err}`)));
+    });
+    const dc = new DebugClient("node", "unused", "x86kvm");
+    await dc.start(Number(listening));
+    const r = await dc.initializeRequest();
+    assert.is(r.body!.supportsStepBack, true);
+    await dc.stop();
+  } finally { p.kill(); }
+});
+
 test("stdio: `x86kvm dap` (the bundled CLI) answers initialize and runs a launch to the exit", async () => {
   const cli = join(root, "dist/x86kvm.mjs");
   const p = spawn(process.execPath, [cli, "dap"], { stdio: ["pipe", "pipe", "inherit"] });
