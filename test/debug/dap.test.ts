@@ -416,6 +416,17 @@ test("bad requests get error responses and leave the session usable", async () =
     const sc = await dc.scopesRequest({ frameId: st.body.stackFrames[0].id });
     await rejects(dc.setVariableRequest({ variablesReference: sc.body.scopes[0].variablesReference, name: "rax", value: "banana" }), /not a number/);
     await rejects(dc.setVariableRequest({ variablesReference: sc.body.scopes[0].variablesReference, name: "zmm99", value: "1" }), /no register/);
+    // malformed arguments: error responses, never a dead adapter
+    for (const [cmd, args] of [
+      ["disassemble", { memoryReference: 5, instructionCount: "x" }], ["setInstructionBreakpoints", {}], ["evaluate", {}],
+      ["variables", {}], ["readMemory", { memoryReference: null, count: 4 }], ["writeMemory", { memoryReference: "0x100000" }],
+      ["setVariable", { variablesReference: "x" }], ["noSuchRequest", {}], ["stackTrace", null],
+    ] as [string, unknown][]) {
+      await dc.customRequest(cmd, args).then(
+        (r) => { assert.ok(cmd === "stackTrace" || cmd === "writeMemory", `${cmd} should fail: ${JSON.stringify(r.body)}`); },
+        (e: Error) => { assert.type(e.message, "string"); },
+      );
+    }
     assert.is(await rip(dc), "0x100000");
     const s2 = dc.waitForEvent("stopped");
     await dc.stepInRequest({ threadId: 1 });
