@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Build steps: `gen` (opcode table → generated AssemblyScript), `wasm`
-// (asc release + debug), `dist` (the CLI/library bundle). No argument: all.
+// (asc release + debug), `dist` (the CLI/library bundle, which also holds the
+// DAP adapter, and the VS Code extension entry). No argument: all.
 import { build } from "esbuild";
 import { execFileSync } from "node:child_process";
 import { mkdirSync, statSync, existsSync, readdirSync, writeFileSync } from "node:fs";
@@ -48,4 +49,12 @@ if (want("dist")) {
     banner: { js: "" },
   });
   console.log("esbuild: dist/x86kvm.mjs");
+  // the VS Code extension entry (package.json "main"): CommonJS as VS Code loads it, `vscode`
+  // provided by the editor; it starts the adapter from dist/x86kvm.mjs (process or inline), so it
+  // bundles nothing of the emulator. import() must stay a real dynamic import (the CLI is ESM).
+  await build({
+    entryPoints: ["hypervisor/debug/dap/extension.ts"], bundle: true, platform: "node", format: "cjs", target: "node20",
+    outfile: "dist/extension.cjs", external: ["vscode"], supported: { "dynamic-import": true }, sourcemap: true, logLevel: "error",
+  });
+  console.log("esbuild: dist/extension.cjs");
 }

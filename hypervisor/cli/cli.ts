@@ -10,6 +10,7 @@ import { cpusText, cpuInfo } from "./cpus";
 import { demoCommand } from "./demo";
 import { scenariosCommand } from "./scenarios";
 import { migrateCommand, runSaveCommand, runRestoreCommand } from "./migrate";
+import { runStdio, startServer } from "../debug/dap/main";
 
 export const USAGE = `x86kvm ${version} — an x86-64 machine in WebAssembly with a model of Linux KVM's guest FPU handling
 
@@ -25,6 +26,8 @@ Usage:
                                     the bug scenarios S1–S6 over kernel behaviours, hosts and VMM
                                     personalities: outcome and why per cell (npm start)
   x86kvm demo                       run the bundled guest images and say what each proved
+  x86kvm dap [--server=PORT]        VS Code debug adapter (DAP) on stdin/stdout, or a server on 127.0.0.1:PORT;
+                                    a launch request takes 'program' or 'bios' and the run options (README)
   x86kvm --help | --version
 
 Image kinds: ELF is detected by its magic; NAME.rom is taken as --bios; anything else is flat.
@@ -91,6 +94,7 @@ const RUN_OPTIONS = {
   restore: { type: "string" },
   help: { type: "boolean", short: "h" },
   version: { type: "boolean" },
+  server: { type: "string" },
 } as const;
 
 export const defaultIo: Io = {
@@ -112,7 +116,8 @@ export async function cli(argv: string[], io: Io = defaultIo): Promise<number> {
     const [cmd, ...rest] = positionals;
     if (v.version) { io.stdout(`x86kvm ${version}\n`); return 0; }
     if (v.help || cmd === "help") { io.stdout(USAGE); return 0; }
-    if (cmd === undefined) throw new UsageError("missing command (run, migrate, scenarios, cpus, demo)");
+    if (cmd === undefined) throw new UsageError("missing command (run, migrate, scenarios, cpus, demo, dap)");
+    if (v.server !== undefined && cmd !== "dap") throw new UsageError("option --server belongs to 'dap'");
     const runOnly = ["bios", "memory", "max-insns", "host", "cpu", "kernel", "host-event", "dump-state", "trace", "gdb", "gdb-default", "wait-gdb"] as const;
     if (cmd === "migrate") {
       const bad = (["bios", "host", "kernel", "host-event", "dump-state", "trace", "gdb", "gdb-default", "wait-gdb", "save", "restore"] as const).find((k) => v[k] !== undefined);
@@ -155,8 +160,18 @@ export async function cli(argv: string[], io: Io = defaultIo): Promise<number> {
       case "demo":
         if (rest.length || v.json) throw new UsageError(`demo takes no arguments`);
         return demoCommand(io);
+      case "dap": {
+        if (rest.length || v.json) throw new UsageError("dap takes no arguments but --server=PORT");
+        if (v.server === undefined) return await runStdio();
+        const port = /^\d+$/.test(v.server) ? Number(v.server) : NaN;
+        if (!(port >= 0 && port <= 65535)) throw new UsageError(`--server: expected a TCP port, got '${v.server}'`);
+        const server = await startServer(port);
+        const addr = server.address();
+        io.stderr(`x86kvm dap: listening on 127.0.0.1:${typeof addr === "object" && addr ? addr.port : port}\n`);
+        return await new Promise<number>(() => {});   // serves until killed
+      }
       default:
-        throw new UsageError(`unknown command '${cmd}' (run, migrate, scenarios, cpus, demo)`);
+        throw new UsageError(`unknown command '${cmd}' (run, migrate, scenarios, cpus, demo, dap)`);
     }
   } catch (e) {
     if (e instanceof UsageError || (e as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")) {

@@ -8,6 +8,8 @@ import { fileURLToPath } from "node:url";
 import { cli } from "./cli";
 
 export * from "../index";
+// the VS Code extension's inline mode (hypervisor/debug/dap/extension.ts) takes the session class from here
+export { X86kvmDebugSession } from "../debug/dap/session";
 
 function isEntry(): boolean {
   const argv1 = process.argv[1];

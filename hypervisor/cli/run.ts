@@ -1,10 +1,11 @@
 // `x86kvm run`: load one image, run it headless, report how it ended.
 import { closeSync, openSync, readFileSync, writeSync } from "node:fs";
 import { basename } from "node:path";
-import { Machine, type RunResult } from "../vmm/machine";
+import { type RunResult } from "../vmm/machine";
+import { createMachine, type MachineSpec } from "../vmm/setup";
 import { detectKind, ImageError, type ImageKind } from "../vmm/loader";
-import { getModel } from "../models/models";
-import { getKernel, DEFAULT_KERNEL } from "../kernels";
+import { getModel, type Model } from "../models/models";
+import { getKernel, DEFAULT_KERNEL, type KernelBehaviour } from "../kernels";
 import { parseSize, parseCount, parseCpu, parseHostEvent, UsageError } from "./options";
 import { stateJson, hex } from "./dump";
 import { runTraced } from "./trace";
@@ -32,8 +33,20 @@ export interface Io {
 
 export const DEFAULT_HOST = "sapphire-rapids";
 
-/** Runs the command; returns the process exit status. Throws UsageError / ImageError. */
-export function runCommand(o: RunOptions, io: Io): number {
+/** A run command line, validated and read: what to build (createMachine) and how to run it. */
+export interface ResolvedRun {
+  spec: MachineSpec;
+  path: string;
+  maxInsns: number;
+  model: Model;
+  kernel: KernelBehaviour;
+}
+
+/**
+ * Validate the options of `run` (also a DAP launch's, which takes the same ones) and read the
+ * image. Throws UsageError / ImageError with one-line messages; touches nothing else.
+ */
+export function resolveRun(o: RunOptions): ResolvedRun {
   if (o.image && o.bios) throw new UsageError("give either IMAGE or --bios ROM, not both");
   const path = o.bios ?? o.image;
   if (!path) throw new UsageError("run: missing IMAGE (or --bios ROM)");
@@ -46,20 +59,26 @@ export function runCommand(o: RunOptions, io: Io): number {
   try { kernel = getKernel(o.kernel ?? DEFAULT_KERNEL); } catch (e) { throw new UsageError(`--kernel: ${(e as Error).message}`); }
   const memory = o.memory !== undefined ? parseSize(o.memory) : undefined;
   const maxInsns = o.maxInsns !== undefined ? parseCount("--max-insns", o.maxInsns) : Infinity;
-  const events = (o.hostEvents ?? []).map(parseHostEvent);
+  const hostEvents = (o.hostEvents ?? []).map(parseHostEvent);
 
   let bytes: Uint8Array;
   try { bytes = new Uint8Array(readFileSync(path)); } catch (e) {
     throw new ImageError(`cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
   }
   const kind: ImageKind = o.bios ? "bios" : detectKind(bytes, path);
+  const spec: MachineSpec = { image: bytes, kind, model: model.name, kernel: kernel.version, memory, cpuEdits: { add: cpu.add, remove: cpu.remove }, hostEvents };
+  return { spec, path, maxInsns, model, kernel };
+}
+
+/** Runs the command; returns the process exit status. Throws UsageError / ImageError. */
+export function runCommand(o: RunOptions, io: Io): number {
+  const { spec, path, maxInsns, model, kernel } = resolveRun(o);
+  const kind = spec.kind;
 
   // stdout carries exactly one JSON document with --json or --dump-state -: the guest console moves to stderr
   const jsonOut = o.json || o.dumpState === "-";
   const console_ = { write: (b: Uint8Array) => (jsonOut ? io.stderr : io.stdout)(b) };
-  const m = new Machine({ model: model.name, kernel: kernel.version, memory, cpuEdits: { add: cpu.add, remove: cpu.remove }, console: console_ });
-  m.load(kind, bytes);
-  for (const ev of events) m.host.scheduleEvent(m.vcpu.fd, ev);
+  const m = createMachine(spec, console_);
 
   // open the dump file before the run, so a bad path fails now rather than after a long run
   let dumpFd: number | undefined;

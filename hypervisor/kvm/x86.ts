@@ -121,12 +121,19 @@ function kvm_arch_vcpu_ioctl_run(k: KvmSystem, v: Vcpu): number {
       if (!run[52]) v.mmioReadPa = rd.getBigUint64(32, true);
       break;
     case KVM_EXIT.DEBUG: {
-      const exc = rd.getUint32(32, true);
+      let exc = rd.getUint32(32, true), dr6 = exc === 1 ? 0xffff4ff0n : 0xffff0ff0n;   // DR6: BS for a single step, active-low bits set
+      const pc = linearRip(k);
       // an intercepted exception is not re-injected by KVM: the debugger decides
       if (c.i32(L.S_PEND_EXC) === exc) c.setI32(L.S_PEND_EXC, -1);
+      else if (exc === 3 && (c.u32(L.S_DBG_CTRL) & L.DBG_SW_BP)) {
+        // the CPU's instruction-address match (USE_HW_BP): a #DB with DR6.Bn of the matching DRn
+        exc = 1;
+        rd.setUint32(32, 1, true);
+        for (let i = 0; i < 4; i++) if (v.debugRegs[i] === pc && ((v.debugRegs[7] >> BigInt(2 * i)) & 3n)) dr6 |= 1n << BigInt(i);
+      }
       rd.setUint32(36, 0, true);
-      rd.setBigUint64(40, linearRip(k), true);
-      rd.setBigUint64(48, exc === 1 ? 0xffff4ff0n : 0xffff0ff0n, true);    // DR6: BS for a single step, active-low bits set
+      rd.setBigUint64(40, pc, true);
+      rd.setBigUint64(48, dr6, true);
       rd.setBigUint64(56, c.u64(L.S_DR + 56), true);
       break;
     }
@@ -459,16 +466,36 @@ function kvm_vcpu_ioctl_x86_set_debugregs(k: KvmSystem, b: Uint8Array): number {
 }
 
 // ---- guest debug ----
+// KVM_SET_GUEST_DEBUG. SINGLESTEP and USE_SW_BP (INT3 → #BP exit) as in the kernel. USE_HW_BP
+// loads debugreg[0..3] / debugreg[7] as the hardware's DR0-DR3 / DR7 would be loaded for the
+// guest: each enabled (L or G bit) execute breakpoint (R/W = 00) becomes an instruction-address
+// match in the CPU (its breakpoint list, S_NBP / BP_LIST) and hits exit with exception 1 and
+// DR6.Bn, before the instruction runs. Data breakpoints (R/W ≠ 00) are not modelled (-EINVAL).
+// X86KVM_GUESTDBG_EXC_BITMAP (an x86kvm extension, bit 30 of control; x86 KVM ignores unknown
+// control bits): the `pad` word after control is an exception bitmap — those vectors exit with
+// KVM_EXIT_DEBUG (exception = vector) before delivery, the way KVM's own #DB/#BP intercepts do,
+// so a debugger can stop on #NM, #GP, #PF, #UD… The exception is not re-injected: the debugger
+// decides (KVM_SET_VCPU_EVENTS).
+export const X86KVM_GUESTDBG_EXC_BITMAP = 0x40000000;
 function kvm_arch_vcpu_ioctl_set_guest_debug(k: KvmSystem, v: Vcpu, b: Uint8Array): number {
   const c = k.cpu, L = c.L, dv = dvOf(b);
   const ctl = dv.getUint32(0, true);
+  const on = (ctl & KVM_GUESTDBG.ENABLE) !== 0;
+  const bps: bigint[] = [];
+  if (on && (ctl & KVM_GUESTDBG.USE_HW_BP)) {
+    const dr7 = dv.getBigUint64(8 + 56, true);
+    for (let i = 0; i < 4; i++) {
+      if (!((dr7 >> BigInt(2 * i)) & 3n)) continue;
+      if ((dr7 >> BigInt(16 + 4 * i)) & 3n) return -EINVAL;          // data breakpoints: not modelled
+      bps.push(dv.getBigUint64(8 + 8 * i, true));
+    }
+  }
   // x86 does not reject unknown control bits (measured: 0x80000000 → 0 on the 6.18 host)
   if (ctl & (KVM_GUESTDBG.INJECT_DB | KVM_GUESTDBG.INJECT_BP)) {
     if (c.i32(L.S_PEND_EXC) >= 0) return -EBUSY;
     c.setI32(L.S_PEND_EXC, ctl & KVM_GUESTDBG.INJECT_DB ? 1 : 3);
     c.setU32(L.S_PEND_EXC_HAS_ERR, 0);
   }
-  const on = (ctl & KVM_GUESTDBG.ENABLE) !== 0;
   v.guestDebug = on ? ctl : 0;
   let dbg = 0, bitmap = 0;
   if (on) {
@@ -477,7 +504,18 @@ function kvm_arch_vcpu_ioctl_set_guest_debug(k: KvmSystem, v: Vcpu, b: Uint8Arra
     if (ctl & KVM_GUESTDBG.USE_SW_BP) { dbg |= L.DBG_INT3; bitmap |= 1 << 3; }
     if (ctl & (KVM_GUESTDBG.SINGLESTEP | KVM_GUESTDBG.USE_HW_BP)) bitmap |= 1 << 1;
     if (ctl & KVM_GUESTDBG.USE_HW_BP) for (let i = 0; i < 8; i++) v.debugRegs[i] = dv.getBigUint64(8 + 8 * i, true);
+    if (ctl & X86KVM_GUESTDBG_EXC_BITMAP) bitmap |= dv.getUint32(4, true);
   }
+  // the instruction-address comparators: blocks are cut at breakpoint addresses when decoded,
+  // so a changed list drops the decoded code
+  const old = c.u32(L.S_NBP);
+  const same = old === bps.length && bps.every((a, i) => c.view.getBigUint64(L.SCRATCH + L.BP_LIST + 8 * i, true) === a);
+  if (!same) {
+    bps.forEach((a, i) => c.view.setBigUint64(L.SCRATCH + L.BP_LIST + 8 * i, a, true));
+    c.setU32(L.S_NBP, bps.length);
+    c.ex.flush_code();
+  }
+  if (bps.length) dbg |= L.DBG_SW_BP;
   c.setU32(L.S_DBG_CTRL, dbg);
   c.setU32(L.S_EXC_BITMAP, bitmap);
   return 0;
