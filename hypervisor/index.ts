@@ -27,3 +27,7 @@ export { stateJson, xsaveImage, type StateJson } from "./cli/dump";
 export { cpuInfo, type CpuInfo } from "./cli/cpus";
 export { cli } from "./cli/cli";
 export * from "./vmm/migration/index";
+export { runMatrix, runCell, imagesFrom, type CellResult, type Images } from "./scenarios/run";
+export { catalogue, parseHostKernel, SCENARIO_TITLES, type Cell, type ScenarioId, type Outcome } from "./scenarios/catalogue";
+export { cellsJson, table as scenarioTable, html as scenarioHtml } from "./scenarios/report";
+export type { GuestFpstateView } from "./kvm/fpu_iface";
