@@ -8,6 +8,7 @@ import { UsageError } from "./options";
 import { runCommand, DEFAULT_HOST, type Io } from "./run";
 import { cpusText, cpuInfo } from "./cpus";
 import { demoCommand } from "./demo";
+import { selftestCommand } from "./selftest";
 
 export const USAGE = `x86kvm ${version} — an x86-64 machine in WebAssembly with a model of Linux KVM's guest FPU handling
 
@@ -16,6 +17,11 @@ Usage:
   x86kvm run --bios ROM [options]   run a firmware ROM (ends at 0xFFFFF and 0xFFFFFFFF; starts at F000:FFF0)
   x86kvm cpus [--json]              list the CPU models and their XSAVE features (CPUID leaf 0xD)
   x86kvm demo                       run the bundled guest images and say what each proved (npm start)
+  x86kvm selftest NAME [--host MODEL] [--kernel VERSION] [--json]
+                                    a KVM selftest's host half over its guest image: state,
+                                    amx, amx-2026, xcr0-cpuid (exit 0 pass, 6 host oops,
+                                    8 guest assert, 10 guest exception, 12 host-side check
+                                    failed, 14 skipped: the host model lacks a feature)
   x86kvm --help | --version
 
 Image kinds: ELF is detected by its magic; NAME.rom is taken as --bios; anything else is flat.
@@ -79,10 +85,10 @@ export async function cli(argv: string[], io: Io = defaultIo): Promise<number> {
     const [cmd, ...rest] = positionals;
     if (v.version) { io.stdout(`x86kvm ${version}\n`); return 0; }
     if (v.help || cmd === "help") { io.stdout(USAGE); return 0; }
-    if (cmd === undefined) throw new UsageError("missing command (run, cpus, demo)");
+    if (cmd === undefined) throw new UsageError("missing command (run, cpus, demo, selftest)");
     const runOnly = ["bios", "memory", "max-insns", "host", "cpu", "kernel", "host-event", "dump-state", "trace", "gdb", "gdb-default", "wait-gdb"] as const;
     if (cmd !== "run") {
-      const bad = runOnly.find((k) => v[k] !== undefined);
+      const bad = runOnly.find((k) => v[k] !== undefined && !(cmd === "selftest" && (k === "host" || k === "kernel")));
       if (bad) throw new UsageError(`option ${bad === "gdb-default" ? "-s" : bad === "wait-gdb" ? "-S" : `--${bad}`} belongs to 'run'`);
     }
     switch (cmd) {
@@ -104,8 +110,11 @@ export async function cli(argv: string[], io: Io = defaultIo): Promise<number> {
       case "demo":
         if (rest.length || v.json) throw new UsageError(`demo takes no arguments`);
         return demoCommand(io);
+      case "selftest":
+        if (rest.length > 1) throw new UsageError(`selftest takes one NAME, got ${rest.length}: ${rest.join(" ")}`);
+        return selftestCommand({ name: rest[0], host: v.host, kernel: v.kernel, json: v.json }, io);
       default:
-        throw new UsageError(`unknown command '${cmd}' (run, cpus, demo)`);
+        throw new UsageError(`unknown command '${cmd}' (run, cpus, demo, selftest)`);
     }
   } catch (e) {
     if (e instanceof UsageError || (e as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")) {
