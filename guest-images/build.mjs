@@ -60,10 +60,16 @@ export function usesGuestLib(text) {
  * line 1 gets `.file "NAME.S"` (the ELF's STT_FILE symbol, as when assembling the file) and the
  * string label .L__file__; every line whose first word (after an optional label) is an
  * upper-case macro name gets `.set .L__line__, N;` in front of that word, N = its line number
- * in the source. Line numbers stay those of the file; the output is a pure function of it.
+ * in the source — except inside .macro bodies of the file, so an assertion in a macro reports
+ * the line that invoked the macro. Line numbers stay those of the file; the output is a pure function of it.
  */
 export function preprocess(text, file) {
+  let inMacro = 0;
   const lines = text.split('\n').map((l, i) => {
+    // inside a .macro defined in this file the line is that of the macro's invocation
+    if (/^\s*\.macro\b/.test(l)) inMacro++;
+    else if (/^\s*\.endm\b/.test(l)) inMacro--;
+    if (inMacro) return l;
     const m = /^(\s*(?:[A-Za-z_.$][\w.$]*:\s*)?)([A-Z][A-Z0-9_]*)(?=\s|$)/.exec(l);
     return m ? `${m[1]}.set .L__line__, ${i + 1}; ${l.slice(m[1].length)}` : l;
   });
