@@ -24,6 +24,7 @@
     .set SAVE_RESTORE, 8
 
     GUEST_MAIN
+    GUEST_PRINTF "amx-test-2026: start\n"
     GUEST_HANDLER 7, nm_handler
     CHECK_XTILE_INFO
     GUEST_SYNC $SAVE_RESTORE, $amx_tiledata
@@ -59,6 +60,7 @@
     GUEST_SYNC $SAVE_RESTORE, $amx_tiledata
     TILELOADD_TMM0
     GUEST_SYNC $(COMPARE_TILEDATA | SAVE_RESTORE), $amx_tiledata
+    GUEST_PRINTF "amx-test-2026: all stages passed\n"
     GUEST_DONE
 
 nm_handler:                             # %rdi = frame

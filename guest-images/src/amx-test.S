@@ -17,6 +17,7 @@
     .include "lib/amx.inc"
 
     GUEST_MAIN
+    GUEST_PRINTF "amx-test (v6.8 form): start\n"
     GUEST_HANDLER 7, nm_handler
     # init_regs() of v6.8: CR4.OSXSAVE and XCR0 |= XTILE (the library set both already)
     movq %cr4, %rax
@@ -47,6 +48,7 @@
     TILELOADD_TMM0                      # #NM first (stages 7-9 in the handler), then succeeds
     GUEST_ASSERT_EQ %r15, $7, "the #NM handler ran (stages 7-9)"
     GUEST_SYNC $10, $amx_tiledata
+    GUEST_PRINTF "amx-test: stage 10, TMM0 reloaded after the #NM\n"
     GUEST_DONE
 
 nm_handler:                             # %rdi = frame; returns to the faulting tileloadd

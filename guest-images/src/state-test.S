@@ -16,6 +16,7 @@
     .include "lib/guest.inc"
 
     GUEST_MAIN
+    GUEST_PRINTF "state-test: stage 1\n"
     GUEST_SYNC $1
     xorl %ecx, %ecx
     xgetbv
@@ -51,5 +52,6 @@
     xorl %ecx, %ecx
     xorl %edx, %edx
     wrpkru
-4:  GUEST_SYNC $2
+4:  GUEST_PRINTF "state-test: stage 2, every supported xfeature in use\n"
+    GUEST_SYNC $2
     GUEST_DONE

@@ -88,6 +88,7 @@ skip_bit:
 
     XGETBV0
     GUEST_ASSERT_EQ %rax, %r13, "xgetbv(0) == supported_xcr0 at the end"
+    GUEST_PRINTF "xcr0-cpuid-test: XCR0 rules hold\n"
     GUEST_SYNC %r14
     GUEST_DONE
 

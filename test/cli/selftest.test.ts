@@ -47,7 +47,8 @@ for (const name of NAMES) {
 test("text form: verdict line and the reason; B2 state_test names the failing dummy-vCPU step", () => {
   const r = x86kvm("selftest", "state", "--kernel", "6.5");
   assert.is(r.status, 12);
-  assert.match(r.stdout, /^selftest state on sapphire-rapids, kernel 6\.5 \(B2\): FAIL \(host-assert\), stage 1/);
+  assert.match(r.stdout, /^state-test: stage 1\n/);
+  assert.match(r.stdout, /^selftest state on sapphire-rapids, kernel 6\.5 \(B2\): FAIL \(host-assert\), stage 1/m);
   assert.match(r.stdout, /dummy vCPU step 3 \(KVM_SET_CPUID2 with nent = 0.*EINVAL/);
   const ok = x86kvm("selftest", "xcr0-cpuid", "--host", "epyc-genoa");
   assert.is(ok.status, 0);
