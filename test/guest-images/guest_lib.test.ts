@@ -17,6 +17,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Machine } from "../../hypervisor/vmm/machine";
 import { KVM_CAP } from "../../hypervisor/uapi/consts";
+import { ImageVm, runSelftest } from "../../hypervisor/vmm/selftests/harness";
 
 const root = [3, 2].map((n) => fileURLToPath(new URL("../".repeat(n), import.meta.url))).find((p) => existsSync(join(p, "package.json")))!;
 const CLI = join(root, "dist/x86kvm.mjs");
@@ -80,6 +81,15 @@ test("pkru-migrate: untouched at the sync, it runs to done", () => {
   const r = m.run(5_000_000);
   assert.is(r.exit, "done");
   assert.is(r.status, 0);
+});
+
+test("pkru-migrate: saved, VM recreated and loaded (the selftests' migration idiom) at its sync under B1-B4 → done", () => {
+  for (const kernel of KERNELS) {
+    const t = new ImageVm(readFileSync(join(BIN, "pkru-migrate.elf")), { host: "icelake-server", kernel });
+    const r = runSelftest("pkru-migrate", t, () => { t.migrate(); });
+    assert.ok(r.pass, `${kernel}: ${r.message}`);
+    assert.equal(r.syncs, [1]);
+  }
 });
 
 test("pkru-migrate: XMM3 changed by KVM_SET_XSAVE at the sync → guest-assert naming xmm3, file:line and both values", () => {
