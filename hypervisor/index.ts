@@ -26,3 +26,9 @@ export { Disassembler } from "./debug/disasm";
 export { stateJson, xsaveImage, type StateJson } from "./cli/dump";
 export { cpuInfo, type CpuInfo } from "./cli/cpus";
 export { cli } from "./cli/cli";
+export {
+  SELFTESTS, SELFTEST_STATUS, stateTest, amxTest, amxTest2026, xcr0CpuidTest,
+  type SelftestResult, type SelftestOptions, type SelftestOutcome,
+} from "./vmm/selftests/index";
+export { ImageVm, runSelftest, guestImagePath, HostAssert } from "./vmm/selftests/harness";
+export { decodeUcall, formatAbort, saveState, loadState, UCALL_PIO_PORT, UCALL_SYNC, UCALL_ABORT, UCALL_PRINTF, UCALL_DONE, UCALL_UNHANDLED, type Ucall, type VcpuState } from "./vmm/ucall";
