@@ -12,10 +12,11 @@
 #                   XMM/YMM0-15 (ZMM0-31 and k0-7 when CPUID has AVX-512), XCR0 = CPUID.(0xD,0)
 #                   ∩ (x87|SSE|AVX[|opmask|ZMM_Hi256|Hi16_ZMM]), EFER.SCE, STAR, LSTAR, SFMASK
 #   GUEST_SYNC(1, XCR0)   the migration point: save/restore/migrate the vCPU here
-#   after sync 1    stores every owned register, then GUEST_ASSERT_EQ each against its value
-#                   (names: FCW, MXCSR, XCR0, st0..st7 (significand/exponent), xmmN[63:0] …
-#                   zmmN[511:448], kN, EFER.SCE, STAR, LSTAR, SFMASK); then an AVX instruction
-#                   (VPADDQ ymm) and a SYSCALL round trip; GUEST_DONE.
+#   after sync 1    stores x87, FCW, MXCSR and XMM (no XCR0 needed) and asserts FCW, MXCSR,
+#                   st0..st7 and XCR0 first, so a lost XCR0 is reported rather than hit as #UD;
+#                   then stores YMM/ZMM/k and asserts every qword (xmmN[63:0] … zmmN[511:448],
+#                   kN), EFER.SCE, STAR, LSTAR, SFMASK (each GUEST_ASSERT names the register);
+#                   then an AVX instruction (VPADDQ ymm) and a SYSCALL round trip; GUEST_DONE.
 # Without a host half: exit done, status 0.
 
     .include "lib/guest.inc"
@@ -145,9 +146,39 @@
 4:
     GUEST_SYNC $1, %r13                 # ---- the migration point ----
 
-    # --- store everything this guest owns before touching anything ---
+    # --- store what needs no XCR0 before touching anything: x87, MXCSR, XMM (legacy SSE) ---
     fnstcw got_fcw(%rip)
     stmxcsr got_mxcsr(%rip)
+    .irp i, 0,1,2,3,4,5,6,7
+    fstpt got_x87+10*\i(%rip)           # ST0 first
+    .endr
+    .irp r, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15
+    movdqu %xmm\r, got_vec+64*\r(%rip)
+    .endr
+
+    GUEST_PRINTF "pkru-migrate: verifying\n"
+    movzwl got_fcw(%rip), %eax
+    GUEST_ASSERT_EQ %rax, $FCW_VALUE, "FCW"
+    mov got_mxcsr(%rip), %eax
+    GUEST_ASSERT_EQ %rax, $MXCSR_VALUE, "MXCSR"
+    .irp i, 0,1,2,3,4,5,6,7               # ST(i) holds value 7-i
+    movq want_x87+10*(7-\i)(%rip), %rdx
+    movq got_x87+10*\i(%rip), %rax
+    GUEST_ASSERT_EQ %rax, %rdx, "st\i (significand)"
+    movzwl want_x87+10*(7-\i)+8(%rip), %edx
+    movzwl got_x87+10*\i+8(%rip), %eax
+    GUEST_ASSERT_EQ %rax, %rdx, "st\i (sign, exponent)"
+    .endr
+    # XCR0 before any VEX/EVEX instruction: with a lost XCR0 they would #UD instead of being reported
+    xor %ecx, %ecx
+    xgetbv
+    shl $32, %rdx
+    mov %eax, %eax
+    or %rdx, %rax
+    mov xcr0_value(%rip), %rdx
+    GUEST_ASSERT_EQ %rax, %rdx, "XCR0"
+
+    # --- now the VEX/EVEX state (the full 64-byte slots; the low 16 bytes are the XMM again) ---
     test %r12, %r12
     jz 5f
     .irp r, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31
@@ -162,30 +193,6 @@
     vmovdqu %ymm\r, got_vec+64*\r(%rip)
     .endr
 6:
-    .irp i, 0,1,2,3,4,5,6,7
-    fstpt got_x87+10*\i(%rip)           # ST0 first
-    .endr
-
-    GUEST_PRINTF "pkru-migrate: verifying\n"
-    movzwl got_fcw(%rip), %eax
-    GUEST_ASSERT_EQ %rax, $FCW_VALUE, "FCW"
-    mov got_mxcsr(%rip), %eax
-    GUEST_ASSERT_EQ %rax, $MXCSR_VALUE, "MXCSR"
-    xor %ecx, %ecx
-    xgetbv
-    shl $32, %rdx
-    mov %eax, %eax
-    or %rdx, %rax
-    mov xcr0_value(%rip), %rdx
-    GUEST_ASSERT_EQ %rax, %rdx, "XCR0"
-    .irp i, 0,1,2,3,4,5,6,7               # ST(i) holds value 7-i
-    movq want_x87+10*(7-\i)(%rip), %rdx
-    movq got_x87+10*\i(%rip), %rax
-    GUEST_ASSERT_EQ %rax, %rdx, "st\i (significand)"
-    movzwl want_x87+10*(7-\i)+8(%rip), %edx
-    movzwl got_x87+10*\i+8(%rip), %eax
-    GUEST_ASSERT_EQ %rax, %rdx, "st\i (sign, exponent)"
-    .endr
     .irp r, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15
     .irp q, 0,1,2,3
     CHECK_VEC \r, \q

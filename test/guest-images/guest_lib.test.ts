@@ -5,8 +5,8 @@
 //  - pkru-migrate detects corruption: a register changed by the host at its migration point
 //    (KVM_SET_XSAVE / KVM_SET_MSRS at GUEST_SYNC(1), Machine.run with stopAtSync) ends the run as
 //    guest-assert naming that register, with the library's file:line and both values;
-//  - an exception the guest has no handler for ends as guest-exception with its vector (XCR0 reset
-//    to x87 at the sync → #UD on the next AVX-512 store, the S3 outcome);
+//  - an exception the guest has no handler for ends as guest-exception with its vector (CR4.OSXSAVE
+//    cleared at the sync → #UD from XGETBV; amx-test on a host without AMX → #GP);
 //  - amx-xfd-set-xsave with the S5 host actions: host oops under B1–B3, done under B4, as
 //    expected.json's withHostHalf says.
 import { test } from "uvu";
@@ -146,9 +146,34 @@ test("pkru-migrate: LSTAR lost (KVM_SET_MSRS 0 at the sync, as when the put stop
   assert.is(r.ucall!.assert!.a, 0n);
 });
 
-test("pkru-migrate: XCR0 reset to x87 at the sync → the next AVX-512 store raises #UD: guest-exception, vector 6, status 10", () => {
+test("pkru-migrate: XCR0 reset to x87 at the sync (SET_XCRS never issued) → guest-assert XCR0, before any VEX instruction could #UD", () => {
   const { m } = atSync();
   m.vcpu.setXcrs({ nr_xcrs: 1, flags: 0, xcrs: [{ xcr: 0, value: 1n }] });
+  const r = m.run(5_000_000);
+  assert.is(r.exit, "guest-assert");
+  assert.is(r.ucall!.assert!.expr, "XCR0");
+  assert.is(r.ucall!.assert!.a, 1n);
+  assert.is(r.ucall!.assert!.b, 0xe7n);
+});
+
+test("pkru-migrate: the S3 destination (fresh vCPU state: init XSAVE image, XCR0 1) → the first assert is FCW", () => {
+  const { m } = atSync();
+  const fresh = new Uint8Array(m.vm.checkExtension(KVM_CAP.XSAVE2));
+  const dv = new DataView(fresh.buffer);
+  dv.setUint16(0, 0x37f, true);
+  dv.setUint32(24, 0x1f80, true);
+  dv.setBigUint64(512, 3n, true);                                      // XSTATE_BV = x87|SSE, all registers zero
+  m.vcpu.setXsave(fresh);
+  m.vcpu.setXcrs({ nr_xcrs: 1, flags: 0, xcrs: [{ xcr: 0, value: 1n }] });
+  const r = m.run(5_000_000);
+  assert.is(r.exit, "guest-assert");
+  assert.is(r.ucall!.assert!.expr, "FCW");
+});
+
+test("pkru-migrate: CR4.OSXSAVE cleared at the sync → XGETBV raises #UD: guest-exception, vector 6, status 10", () => {
+  const { m } = atSync();
+  const s = m.vcpu.getSregs();
+  m.vcpu.setSregs({ ...s, cr4: s.cr4 & ~0x40000n });
   const r = m.run(5_000_000);
   assert.is(r.exit, "guest-exception");
   assert.is(r.status, 10);
