@@ -10,6 +10,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { dirname, join, resolve } from "node:path";
 import { Machine } from "../machine";
+import { ImageError } from "../loader";
 import { KvmError, type VcpuFd, type VmFd } from "../kvm_ioctls";
 import { EIO } from "../../uapi/consts";
 import { getKernel } from "../../kernels";
@@ -79,7 +80,7 @@ export function guestImagePath(name: string): string {
       if (dirname(dir) === dir) break;
     }
   }
-  throw new Error(`guest image ${name} not found (guest-images/bin next to the package or above ${process.cwd()})`);
+  throw new ImageError(`guest image ${name} not found (guest-images/bin next to the package or above ${process.cwd()})`);
 }
 
 export type RunStop =
