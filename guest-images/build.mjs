@@ -40,13 +40,41 @@ const KINDS = {
 };
 
 function run(cmd, args, opts = {}) {
-  const r = spawnSync(cmd, args, { cwd: SRC, encoding: opts.encoding ?? 'utf8', maxBuffer: 64 << 20 });
+  const r = spawnSync(cmd, args, { cwd: SRC, encoding: opts.encoding ?? 'utf8', maxBuffer: 64 << 20, input: opts.input });
   if (r.error) throw new Error(`${cmd}: ${r.error.message}`);
   if (r.status !== 0) {
     throw new Error(`${cmd} ${args.join(' ')} failed (status ${r.status}):\n${r.stderr}${r.stdout ?? ''}`);
   }
   if (r.stderr && r.stderr.trim() && !opts.quietStderr) process.stderr.write(r.stderr);
   return r.stdout;
+}
+
+/** A source built on the guest library (lib/guest.inc) gets __FILE__/__LINE__ (see preprocess). */
+export function usesGuestLib(text) {
+  return /^\s*\.include\s+"lib\/guest\.inc"/m.test(text);
+}
+
+/**
+ * GNU as has no __FILE__ or __LINE__, which GUEST_ASSERT reports (lib/guest.inc). For sources
+ * that include lib/guest.inc the assembler reads this text on stdin instead of the file:
+ * line 1 gets `.file "NAME.S"` (the ELF's STT_FILE symbol, as when assembling the file) and the
+ * string label .L__file__; every line whose first word (after an optional label) is an
+ * upper-case macro name gets `.set .L__line__, N;` in front of that word, N = its line number
+ * in the source — except inside .macro bodies of the file, so an assertion in a macro reports
+ * the line that invoked the macro. Line numbers stay those of the file; the output is a pure function of it.
+ */
+export function preprocess(text, file) {
+  let inMacro = 0;
+  const lines = text.split('\n').map((l, i) => {
+    // inside a .macro defined in this file the line is that of the macro's invocation
+    if (/^\s*\.macro\b/.test(l)) inMacro++;
+    else if (/^\s*\.endm\b/.test(l)) inMacro--;
+    if (inMacro) return l;
+    const m = /^(\s*(?:[A-Za-z_.$][\w.$]*:\s*)?)([A-Z][A-Z0-9_]*)(?=\s|$)/.exec(l);
+    return m ? `${m[1]}.set .L__line__, ${i + 1}; ${l.slice(m[1].length)}` : l;
+  });
+  lines[0] = `.file "${file}"; .pushsection .rodata; .L__file__: .asciz "${file}"; .popsection; ${lines[0]}`;
+  return lines.join('\n');
 }
 
 export function sourceKind(text, name) {
@@ -90,7 +118,9 @@ function buildOne(file, outDir, work) {
   const k = KINDS[kind];
   const obj = join(work, `${name}.o`);
   const elf = join(work, `${name}.elf`);
-  run('as', ['--64', '-o', obj, file]);
+  const text = readFileSync(join(SRC, file), 'utf8');
+  if (usesGuestLib(text)) run('as', ['--64', '-o', obj, '-'], { input: preprocess(text, file) });
+  else run('as', ['--64', '-o', obj, file]);
   run('ld', ['-m', 'elf_x86_64', '-nostdlib', '-static', '--build-id=none', '-z', 'noexecstack',
     '--no-warn-rwx-segments', '-T', k.ld, '-o', elf, obj]);
   const out = [];

@@ -31,3 +31,9 @@ export { runMatrix, runCell, imagesFrom, type CellResult, type Images } from "./
 export { catalogue, parseHostKernel, SCENARIO_TITLES, type Cell, type ScenarioId, type Outcome } from "./scenarios/catalogue";
 export { cellsJson, table as scenarioTable, html as scenarioHtml } from "./scenarios/report";
 export type { GuestFpstateView } from "./kvm/fpu_iface";
+export {
+  SELFTESTS, SELFTEST_STATUS, stateTest, amxTest, amxTest2026, xcr0CpuidTest,
+  type SelftestResult, type SelftestOptions, type SelftestOutcome,
+} from "./vmm/selftests/index";
+export { ImageVm, runSelftest, guestImagePath, HostAssert } from "./vmm/selftests/harness";
+export { decodeUcall, formatAbort, saveState, loadState, UCALL_PIO_PORT, UCALL_SYNC, UCALL_ABORT, UCALL_PRINTF, UCALL_DONE, UCALL_UNHANDLED, type Ucall, type VcpuState } from "./vmm/ucall";

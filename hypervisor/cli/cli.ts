@@ -11,6 +11,7 @@ import { demoCommand } from "./demo";
 import { scenariosCommand } from "./scenarios";
 import { migrateCommand, runSaveCommand, runRestoreCommand } from "./migrate";
 import { runStdio, startServer } from "../debug/dap/main";
+import { selftestCommand } from "./selftest";
 
 export const USAGE = `x86kvm ${version} — an x86-64 machine in WebAssembly with a model of Linux KVM's guest FPU handling
 
@@ -28,6 +29,11 @@ Usage:
   x86kvm demo                       run the bundled guest images and say what each proved
   x86kvm dap [--server=PORT]        VS Code debug adapter (DAP) on stdin/stdout, or a server on 127.0.0.1:PORT;
                                     a launch request takes 'program' or 'bios' and the run options (README)
+  x86kvm selftest NAME [--host MODEL] [--kernel VERSION] [--json]
+                                    a KVM selftest's host half over its guest image: state,
+                                    amx, amx-2026, xcr0-cpuid (exit 0 pass, 6 host oops,
+                                    8 guest assert, 10 guest exception, 12 host-side check
+                                    failed, 14 skipped: the host model lacks a feature)
   x86kvm --help | --version
 
 Image kinds: ELF is detected by its magic; NAME.rom is taken as --bios; anything else is flat.
@@ -116,7 +122,7 @@ export async function cli(argv: string[], io: Io = defaultIo): Promise<number> {
     const [cmd, ...rest] = positionals;
     if (v.version) { io.stdout(`x86kvm ${version}\n`); return 0; }
     if (v.help || cmd === "help") { io.stdout(USAGE); return 0; }
-    if (cmd === undefined) throw new UsageError("missing command (run, migrate, scenarios, cpus, demo, dap)");
+    if (cmd === undefined) throw new UsageError("missing command (run, migrate, scenarios, selftest, cpus, demo, dap)");
     if (v.server !== undefined && cmd !== "dap") throw new UsageError("option --server belongs to 'dap'");
     const runOnly = ["bios", "memory", "max-insns", "host", "cpu", "kernel", "host-event", "dump-state", "trace", "gdb", "gdb-default", "wait-gdb"] as const;
     if (cmd === "migrate") {
@@ -126,7 +132,7 @@ export async function cli(argv: string[], io: Io = defaultIo): Promise<number> {
       return migrateCommand({ image: rest[0], from: v.from, to: v.to, vmm: v.vmm, atSync: v["at-sync"], cpu: v.cpu, memory: v.memory, maxInsns: v["max-insns"], json: v.json }, io);
     }
     if (cmd !== "run") {
-      const bad = [...runOnly, "from", "to", "vmm", "at-sync", "save", "restore"].find((k) => v[k as keyof typeof v] !== undefined);
+      const bad = [...runOnly, "from", "to", "vmm", "at-sync", "save", "restore"].find((k) => v[k as keyof typeof v] !== undefined && !(cmd === "selftest" && (k === "host" || k === "kernel")));
       if (bad) throw new UsageError(`option ${bad === "gdb-default" ? "-s" : bad === "wait-gdb" ? "-S" : `--${bad}`} belongs to 'run'`);
     }
     switch (cmd) {
@@ -160,6 +166,9 @@ export async function cli(argv: string[], io: Io = defaultIo): Promise<number> {
       case "demo":
         if (rest.length || v.json) throw new UsageError(`demo takes no arguments`);
         return demoCommand(io);
+      case "selftest":
+        if (rest.length > 1) throw new UsageError(`selftest takes one NAME, got ${rest.length}: ${rest.join(" ")}`);
+        return selftestCommand({ name: rest[0], host: v.host, kernel: v.kernel, json: v.json }, io);
       case "dap": {
         if (rest.length || v.json) throw new UsageError("dap takes no arguments but --server=PORT");
         if (v.server === undefined) return await runStdio();
@@ -171,7 +180,7 @@ export async function cli(argv: string[], io: Io = defaultIo): Promise<number> {
         return await new Promise<number>(() => {});   // serves until killed
       }
       default:
-        throw new UsageError(`unknown command '${cmd}' (run, migrate, scenarios, cpus, demo, dap)`);
+        throw new UsageError(`unknown command '${cmd}' (run, migrate, scenarios, selftest, cpus, demo, dap)`);
     }
   } catch (e) {
     if (e instanceof UsageError || (e as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")) {

@@ -31,6 +31,8 @@ export interface MachineOptions {
   /** the guest's CPUID table as is (e.g. from a migration stream); overrides cpuEdits */
   cpuid?: CpuidEntry[];
   console?: Console;
+  /** ask for the AMX guest permission (ARCH_REQ_XCOMP_GUEST_PERM) on an AMX model, as QEMU does (default true); selftests that leave AMX out (state_test) do not */
+  xtilePermission?: boolean;
 }
 
 export type StopReason = "hlt" | "shutdown" | "debug-exit" | "budget" | "internal-error" | "mmio" | "debug" | "host-oops"
@@ -90,14 +92,17 @@ export class Machine {
     this.cpu = this.host.cpu;
     this.model = this.host.model;
     // like QEMU for an AMX model: ask for the dynamic tile state before the first vCPU locks the permissions
-    if (this.model.amx) this.host.archPrctl(ARCH.REQ_XCOMP_GUEST_PERM, ARCH.XCOMP_TILEDATA);
+    if (this.model.amx && opts.xtilePermission !== false) this.host.archPrctl(ARCH.REQ_XCOMP_GUEST_PERM, ARCH.XCOMP_TILEDATA);
     this.kvm = new Kvm(this.host);
     this.vm = this.kvm.createVm();
     this.ram = this.host.alloc(this.ramSize, 1 << 21);
     this.region(0, 0, this.ramSize, this.ram);
     this.vcpu = this.vm.createVcpu(0);
     // the guest sees the model's own table (with the CLI's feature edits), as QEMU -cpu <model> would set it
-    this.cpuid = opts.cpuid ?? buildCpuid(this.model, opts.cpuEdits);
+    // (without the AMX permission KVM refuses a CPUID with the tile state: leave AMX out)
+    const edits = this.model.amx && opts.xtilePermission === false
+      ? { ...opts.cpuEdits, remove: [...(opts.cpuEdits?.remove ?? []), "amx_tile"] } : opts.cpuEdits;
+    this.cpuid = opts.cpuid ?? buildCpuid(this.model, edits);
     this.vcpu.setCpuid2(this.cpuid);
     this.devices = new Devices(opts.console, (on) => this.cpu.ex.a20(on ? 1 : 0));
   }

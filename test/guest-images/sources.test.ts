@@ -121,6 +121,7 @@ test('expected.json describes exactly the committed images', () => {
   for (const [name, e] of Object.entries<any>(expected.images)) {
     assert.ok(typeof e.stdout === 'string' && e.stdout.length > 0, `${name}: stdout`);
     if (e.exit === 'debug-exit') assert.is(e.status, (e.code << 1) | 1, `${name}: status = (code << 1) | 1`);
+    else if (e.exit === 'done') assert.is(e.status, 0, `${name}: UCALL_DONE (lib/guest.inc images) is status 0`);
     else assert.is(e.exit, 'hlt', `${name}: exit kind`);
   }
 });
