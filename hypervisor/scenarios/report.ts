@@ -68,7 +68,9 @@ function show(i) {
   h += "<table><thead><tr><th>#</th><th>step</th><th>result</th><th>buffer XSTATE_BV</th><th>kernel fpstate</th></tr></thead><tbody>";
   c.steps.forEach((s, k) => {
     const f = s.fpstate;
-    const fp = f ? "xfeatures " + bits(f.xfeatures) + "<br>user_xfeatures <code>" + f.user_xfeatures + "</code> xfd <code>" + f.xfd + "</code> xcr0 <code>" + f.xcr0 + "</code><br>image XSTATE_BV " + bits(f.xstate_bv) + (f.live ? " (registers live in the CPU)" : "") : "";
+    const kv = (k) => f && f[k] !== undefined ? k + " <code>" + esc(f[k]) + "</code> " : "";
+    const fp = f ? (f.xfeatures ? "xfeatures " + bits(f.xfeatures) + "<br>" : "") + kv("user_xfeatures") + kv("xfd") + kv("xcr0") +
+      "<br>image XSTATE_BV " + bits(f.xstate_bv) + (f.live ? " (registers live in the CPU)" : "") : "";
     h += "<tr><td>" + (k + 1) + "</td><td>" + esc(s.label) + (s.note ? "<br><small>" + esc(s.note) + "</small>" : "") + "</td><td>" + esc(s.result) + "</td><td>" + (s.buffer ? bits(s.buffer.xstate_bv) : "") + "</td><td>" + fp + "</td></tr>";
   });
   document.getElementById("steps").innerHTML = h + "</tbody></table>";

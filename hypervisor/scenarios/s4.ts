@@ -21,7 +21,7 @@ export function runS4(cell: Cell, images: Images): CellRun {
       if (e.kind !== "IoOut" || e.port !== WRMSR_EXIT_PORT) return;
       const ev = m.host.events.at(-1);
       steps.push({
-        label: "KVM_RUN → KVM_EXIT_IO port 0x80 (stands for the WRMSR IA32_XFD exit)",
+        label: "KVM_RUN → the WRMSR IA32_XFD exit (OUT 0x80 stands for it), handled; the guest resumed to it",
         result: "0", note: ev ? `host ${ev.kind} ran ${ev.calls.join(" → ")} before the exit handler` : "no host event fired",
         fpstate: fpstateOf(m.host, m.vcpu.fd),
       });
@@ -30,16 +30,18 @@ export function runS4(cell: Cell, images: Images): CellRun {
   const o = outcomeOfRun(r);
   const oops = m.host.oops;
   if (oops) {
+    const ev = m.host.events.at(-1);
     steps.push({
-      label: "KVM_RUN (re-entry)", result: `-EIO: host oops in ${oops.caller}`,
-      note: `XRSTORS with XFD ${"0x" + oops.xfd.toString(16)}, image XSTATE_BV ${"0x" + oops.xstate_bv.toString(16)}`,
-      fpstate: fpstateOf(m.host, m.vcpu.fd),
+      label: "KVM_RUN → the WRMSR IA32_XFD exit (OUT 0x80 stands for it); re-entry", result: `-EIO: host oops in ${oops.caller}`,
+      note: `${ev ? `host ${ev.kind} ran ${ev.calls.join(" → ")} before the exit handler; ` : ""}the re-entry's XRSTORS ran with XFD ${"0x" + oops.xfd.toString(16)} on an image with XSTATE_BV ${"0x" + oops.xstate_bv.toString(16)}`,
+      // the image the faulting XRSTORS loaded, as the oops report recorded it
+      fpstate: { ...fpstateOf(m.host, m.vcpu.fd), xstate_bv: "0x" + oops.xstate_bv.toString(16), xfd: "0x" + oops.xfd.toString(16) },
     });
     return { ...o, detail: `host #NM: ${oops.die} (${oops.caller}, XSTATE_BV[18]=${(oops.xstate_bv >> 18n) & 1n} with XFD[18]=${(oops.xfd >> 18n) & 1n})`, steps };
   }
   steps.push({ label: `guest ran to the end (${r.exit})`, fpstate: fpstateOf(m.host, m.vcpu.fd) });
   const ev = m.host.events[0];
-  const atExit = steps.find((s) => s.label.startsWith("KVM_RUN → KVM_EXIT_IO port 0x80"))?.fpstate;
+  const atExit = steps.find((s) => s.label.includes("WRMSR IA32_XFD exit"))?.fpstate;
   const cleared = atExit && (BigInt(atExit.xstate_bv) >> 18n & 1n) === 0n;
   return { ...o, detail: ev && cleared ? `${o.detail}; fpu_update_guest_xfd cleared XSTATE_BV[18] after the ${ev.kind}` : o.detail, steps };
 }

@@ -12,7 +12,7 @@ export interface Step {
   /** the uabi buffer's header, when the step read or wrote one */
   buffer?: { xstate_bv: string; xcomp_bv: string };
   /** the host kernel's guest fpstate after the step (GuestFpstateView, 64-bit values as hex) */
-  fpstate?: { kernel: string; xfeatures: string; user_xfeatures: string; xfd: string; xstate_bv: string; live: boolean; xcr0: string };
+  fpstate?: { xstate_bv: string; xcomp_bv?: string; kernel?: string; xfeatures?: string; user_xfeatures?: string; xfd?: string; live?: boolean; xcr0?: string };
   note?: string;
 }
 
@@ -28,7 +28,7 @@ export function fpstateOf(host: Host, vcpuFd: number): Step["fpstate"] {
   if (!f) return undefined;
   return {
     kernel: `${f.kernel.version} (${f.kernel.id} ${f.kernel.name})`, xfeatures: hex(f.xfeatures), user_xfeatures: hex(f.user_xfeatures),
-    xfd: hex(f.xfd), xstate_bv: hex(f.xstate_bv), live: f.live, xcr0: hex(f.xcr0),
+    xfd: hex(f.xfd), xstate_bv: hex(f.xstate_bv), xcomp_bv: hex(f.xcomp_bv), live: f.live, xcr0: hex(f.xcr0),
   };
 }
 
