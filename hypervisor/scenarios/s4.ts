@@ -3,7 +3,7 @@
 // that stands for the WRMSR's (OUT 0x80), before fpu_update_guest_xfd().
 import { Machine, KVM_EXIT } from "../vmm/machine";
 import { parseHostKernel, type Cell } from "./catalogue";
-import { outcomeOfRun } from "./outcome";
+import { classifyRun } from "../vmm/migration";
 import { fpstateOf, type Step } from "./steps";
 import type { CellRun, Images } from "./run";
 
@@ -27,7 +27,7 @@ export function runS4(cell: Cell, images: Images): CellRun {
       });
     },
   });
-  const o = outcomeOfRun(r);
+  const o = classifyRun(r, m);
   const oops = m.host.oops;
   if (oops) {
     const ev = m.host.events.at(-1);

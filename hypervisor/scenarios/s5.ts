@@ -6,7 +6,7 @@ import { Machine } from "../vmm/machine";
 import * as K from "../uapi/ioctl";
 import { KVM_CAP } from "../uapi/consts";
 import { parseHostKernel, type Cell } from "./catalogue";
-import { outcomeOfRun } from "./outcome";
+import { classifyRun } from "../vmm/migration";
 import { bufferHeader, errnoName, fpstateOf, type Step } from "./steps";
 import type { CellRun, Images } from "./run";
 
@@ -24,7 +24,7 @@ export function runS5(cell: Cell, images: Images): CellRun {
     steps.push({ label: `KVM_RUN → GUEST_SYNC(${stage})`, result: "0", fpstate: fps() });
     return null;
   };
-  const early = (r: ReturnType<typeof m.run>) => ({ ...outcomeOfRun(r), steps });
+  const early = (r: ReturnType<typeof m.run>) => ({ ...classifyRun(r, m), steps });
 
   let r = toSync(1);
   if (r) return early(r);
@@ -38,7 +38,7 @@ export function runS5(cell: Cell, images: Images): CellRun {
   steps.push({ label: "KVM_SET_XSAVE (the stage-1 buffer, after the guest set XFD[18])", result: errnoName(s), buffer: bufferHeader(buf), fpstate: fps() });
   if (s < 0) return { outcome: `migration-refused: KVM_SET_XSAVE ${errnoName(s)}`, detail: "the VMM's KVM_SET_XSAVE was refused", steps };
   r = m.run(BUDGET);
-  const o = outcomeOfRun(r);
+  const o = classifyRun(r, m);
   const oops = m.host.oops;
   steps.push({ label: "KVM_RUN", result: oops ? `-EIO: host oops in ${oops.caller}` : `0 (${r.exit})`, fpstate: fps() });
   if (oops) return { ...o, detail: `host #NM: ${oops.die} (${oops.caller}, XSTATE_BV[18]=${(oops.xstate_bv >> 18n) & 1n} with XFD[18]=${(oops.xfd >> 18n) & 1n})`, steps };
