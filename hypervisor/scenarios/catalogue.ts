@@ -88,23 +88,19 @@ export function catalogue(): Cell[] {
   }
   // S4: the interrupt's kernel_fpu_begin() saves the tiles while hardware XFD is still 0; the
   // re-entry's XRSTORS then runs with XFD[18]=1 and XSTATE_BV[18]=1 → #NM in the host.
-  for (const k of V) {
-    const fixed = B(k) === "B4";
-    cells.push({
-      scenario: "S4", source: at(HOST_A, k), destination: at(HOST_A, k), vmm: "strict",
-      expected: fixed ? "ok" : "host-oops",
-      why: fixed ? "B4 fpu_update_guest_xfd clears XSTATE_BV[18] when TIF_NEED_FPU_LOAD: re-entry is safe"
-        : "image saved with XFD=0 keeps XSTATE_BV[18]; switch_fpu_return's XRSTORS with XFD[18]=1 → host #NM",
-    });
-  }
   // S5: the host writes back a stage-1 buffer (XSTATE_BV[18]=1) after the guest set XFD[18].
-  for (const k of V) {
+  // Both on one Host-A: B4 is fixed, B1–B3 oops.
+  const amx: [ScenarioId, string, string][] = [
+    ["S4", "B4 fpu_update_guest_xfd clears XSTATE_BV[18] when TIF_NEED_FPU_LOAD: re-entry is safe",
+      "image saved with XFD=0 keeps XSTATE_BV[18]; switch_fpu_return's XRSTORS with XFD[18]=1 → host #NM"],
+    ["S5", "B4 clears XSTATE_BV[i] for XFD-disabled i in fpu_copy_uabi_to_guest_fpstate",
+      "SET_XSAVE stores XSTATE_BV[18]=1 beside fps->xfd[18]=1; the next KVM_RUN's XRSTORS → host #NM"],
+  ];
+  for (const [scenario, fixedWhy, oopsWhy] of amx) for (const k of V) {
     const fixed = B(k) === "B4";
     cells.push({
-      scenario: "S5", source: at(HOST_A, k), destination: at(HOST_A, k), vmm: "strict",
-      expected: fixed ? "ok" : "host-oops",
-      why: fixed ? "B4 clears XSTATE_BV[i] for XFD-disabled i in fpu_copy_uabi_to_guest_fpstate"
-        : "SET_XSAVE stores XSTATE_BV[18]=1 beside fps->xfd[18]=1; the next KVM_RUN's XRSTORS → host #NM",
+      scenario, source: at(HOST_A, k), destination: at(HOST_A, k), vmm: "strict",
+      expected: fixed ? "ok" : "host-oops", why: fixed ? fixedWhy : oopsWhy,
     });
   }
   // S6: state_test's vcpuN after KVM_SET_CPUID2(nent=0): only B2 constrained user_xfeatures to FP|SSE.
