@@ -57,6 +57,8 @@ export interface SelftestOptions {
   console?: (s: string) => void;
   /** instruction budget for the whole test */
   maxInsns?: number;
+  /** vm_xsave_require_permission(XTILE_DATA) or not, whatever the selftest itself asks (amx: yes, the others: no) */
+  xtilePermission?: boolean;
 }
 
 /** what a host half asks of its VM */
@@ -106,7 +108,7 @@ export class ImageVm {
     this.kernelVersion = k.version;
     this.behaviour = k.id;
     this.m = new Machine({
-      model: opts.host ?? "sapphire-rapids", kernel: k.version, memory: 8 << 20, xtilePermission: req.xtilePermission ?? false,
+      model: opts.host ?? "sapphire-rapids", kernel: k.version, memory: 8 << 20, xtilePermission: opts.xtilePermission ?? req.xtilePermission ?? false,
       console: { write: (b) => opts.console?.(Buffer.from(b).toString("latin1")) },
     });
     this.vm = this.m.vm;

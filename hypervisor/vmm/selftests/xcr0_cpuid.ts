@@ -6,12 +6,20 @@ import { ImageVm, runSelftest, hostAssert, loadImage, type SelftestOptions, type
 
 const popcount = (x: bigint) => { let n = 0; for (; x; x &= x - 1n) n++; return n; };
 
-export function xcr0CpuidTest(opts: SelftestOptions = {}): SelftestResult {
+export interface Xcr0CpuidDetail {
+  /** kvm_cpu_supported_xcr0(): CPUID.(0xD,0) EDX:EAX of the supported CPUID */
+  supportedXcr0?: bigint;
+  /** the #GPs the guest counted (its GUEST_SYNC's args[1]); -1 before that sync */
+  gps: number;
+}
+
+export function xcr0CpuidTest(opts: SelftestOptions = {}, detail: Xcr0CpuidDetail = { gps: -1 }): SelftestResult {
   const t = new ImageVm(loadImage("xcr0-cpuid-test.elf", opts), opts);
   const xcr0 = t.supportedXcr0();
+  detail.supportedXcr0 = xcr0;
   let gps = -1;
   return runSelftest("xcr0-cpuid", t, (uc) => {
-    gps = Number(uc.args[1]);
+    gps = detail.gps = Number(uc.args[1]);
     hostAssert(gps === 64 - popcount(xcr0), `#GPs taken ${gps}, expected ${64 - popcount(xcr0)} (one per bit outside supported XCR0 0x${xcr0.toString(16)})`);
   }, () => {
     hostAssert(gps >= 0, "UCALL_DONE without the GUEST_SYNC carrying the #GP count");
