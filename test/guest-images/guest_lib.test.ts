@@ -36,9 +36,9 @@ const libImages = Object.entries<any>(expected.images).filter(([name]) => {
   return existsSync(src) && /\.include "lib\/guest\.inc"/.test(readFileSync(src, "utf8"));
 });
 
-test("the library's images are the six of issue 5", () => {
+test("the library's images: the six of issue 5 and the migration tests' guest", () => {
   assert.equal(libImages.map(([n]) => n).sort(),
-    ["amx-test-2026.elf", "amx-test.elf", "amx-xfd-set-xsave.elf", "pkru-migrate.elf", "state-test.elf", "xcr0-cpuid-test.elf"]);
+    ["amx-test-2026.elf", "amx-test.elf", "amx-xfd-set-xsave.elf", "migrate-check.elf", "pkru-migrate.elf", "state-test.elf", "xcr0-cpuid-test.elf"]);
 });
 
 for (const [name, e] of libImages) {

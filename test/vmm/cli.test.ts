@@ -6,7 +6,10 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "no
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { ELF } from "./guests/migrate-check.gen";
+import { guestImagePath } from "../../hypervisor/vmm/selftests/harness";
+
+/** the migration tests' guest (guest-images/src/migrate-check.S) */
+const ELF = new Uint8Array(readFileSync(guestImagePath("migrate-check.elf")));
 
 const root = [3, 2].map((n) => fileURLToPath(new URL("../".repeat(n), import.meta.url))).find((p) => existsSync(join(p, "package.json")))!;
 const CLI = join(root, "dist/x86kvm.mjs");

@@ -2,9 +2,13 @@
 // outcome words, the XSAVE header at each step, refusals before any ioctl, and the source resuming.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { ELF } from "./guests/migrate-check.gen";
+import { guestImagePath } from "../../hypervisor/vmm/selftests/harness";
 import { migrate, parseEndpoint, guestCpuid, type MigrateOptions } from "../../hypervisor/vmm/migration";
 import { getModel } from "../../hypervisor/models/models";
+import { readFileSync } from "node:fs";
+
+/** the migration tests' guest (guest-images/src/migrate-check.S) */
+const ELF = new Uint8Array(readFileSync(guestImagePath("migrate-check.elf")));
 
 const M = (o: Partial<MigrateOptions>) => migrate({ image: ELF, memory: 4 << 20, from: "icelake-server:b1", to: "icelake-server:b1", console: { write: () => {} }, ...o });
 
@@ -41,7 +45,7 @@ test("S1 (the bug path): icelake-server:b1 → skylake-server:6.19, guest CPUID 
 test("S3: the same under the qemu personality → guest-corruption (its GUEST_ASSERT on XMM3 fires)", () => {
   const r = M({ to: "skylake-server:6.19", cpu: { base: "baseline" }, vmm: "qemu" });
   assert.is(r.outcome, "guest-corruption");
-  assert.match(r.detail, /^KVM_SET_XSAVE failed \(-EINVAL: XSTATE_BV 0x207 has bit 9 \(PKRU\) outside supported_xcr0 0xe7\); the qemu VMM ignored it and skipped KVM_SET_XCRS, .*; then migrate-check\.S:2: GUEST_ASSERT\(xmm3\[63:0\] == 0x1122334455667788\) failed: 0x0 vs 0x1122334455667788$/);
+  assert.match(r.detail, /^KVM_SET_XSAVE failed \(-EINVAL: XSTATE_BV 0x207 has bit 9 \(PKRU\) outside supported_xcr0 0xe7\); the qemu VMM ignored it and skipped KVM_SET_XCRS, .*; then migrate-check\.S:\d+: GUEST_ASSERT\(xmm3\[63:0\] == 0x1122334455667788\) failed: 0x0 vs 0x1122334455667788$/);
   assert.is(r.destination?.run?.exit, "guest-assert");
 });
 

@@ -3,12 +3,16 @@
 // failed put, the source stays runnable) and the qemu personality (skips the rest of the put).
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { ELF } from "./guests/migrate-check.gen";
+import { guestImagePath } from "../../hypervisor/vmm/selftests/harness";
 import { Machine } from "../../hypervisor/vmm/machine";
 import { buildCpuid, getModel } from "../../hypervisor/models/models";
 import {
   vmmSave, vmmRestore, encodeStream, decodeStream, MigrationError, RESTORE_ORDER, runToSync, type IoctlRecord, type VmSnapshot,
 } from "../../hypervisor/vmm/migration";
+import { readFileSync } from "node:fs";
+
+/** the migration tests' guest (guest-images/src/migrate-check.S) */
+const ELF = new Uint8Array(readFileSync(guestImagePath("migrate-check.elf")));
 
 const MEM = 4 << 20;
 function source(model = "icelake-server", kernel = "b1", cpuid = buildCpuid(getModel(model))): Machine {

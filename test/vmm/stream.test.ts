@@ -4,12 +4,16 @@
 // destination.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { ELF } from "./guests/migrate-check.gen";
+import { guestImagePath } from "../../hypervisor/vmm/selftests/harness";
 import { Machine } from "../../hypervisor/vmm/machine";
 import { buildCpuid, getModel } from "../../hypervisor/models/models";
 import {
   vmmSave, vmmRestore, encodeStream, decodeStream, streamInfo, runToSync, StreamError, crc32, STREAM_MAGIC, type VmSnapshot,
 } from "../../hypervisor/vmm/migration";
+import { readFileSync } from "node:fs";
+
+/** the migration tests' guest (guest-images/src/migrate-check.S) */
+const ELF = new Uint8Array(readFileSync(guestImagePath("migrate-check.elf")));
 
 const MEM = 4 << 20;
 const quiet = { write: () => {} };
