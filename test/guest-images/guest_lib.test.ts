@@ -75,6 +75,17 @@ function atSync(model = "icelake-server", kernel = "6.19") {
   return { m, xsave: m.vcpu.getXsave2(size), console: () => Buffer.from(out).toString("latin1") };
 }
 
+/** run on from the sync: the guest stops at its GUEST_ASSERT of `expr` (with the values a, b where given) */
+function firstAssert(m: Machine, expr: string, a?: bigint, b?: bigint) {
+  const r = m.run(5_000_000);
+  assert.is(r.exit, "guest-assert", expr);
+  assert.is(r.status, 8);
+  assert.is(r.ucall!.assert!.expr, expr);
+  if (a !== undefined) assert.is(r.ucall!.assert!.a, a, `${expr}: a`);
+  if (b !== undefined) assert.is(r.ucall!.assert!.b, b, `${expr}: b`);
+  return r;
+}
+
 test("pkru-migrate: untouched at the sync, it runs to done", () => {
   const { m, xsave } = atSync();
   m.vcpu.setXsave(xsave);                                              // a faithful restore
@@ -118,9 +129,7 @@ test("pkru-migrate: a ZMM upper half and an opmask changed → guest-assert nami
     const dv = new DataView(xsave.buffer);
     dv.setBigUint64(base + off, dv.getBigUint64(base + off, true) + 1n, true);
     m.vcpu.setXsave(xsave);
-    const r = m.run(5_000_000);
-    assert.is(r.exit, "guest-assert", name);
-    assert.is(r.ucall!.assert!.expr, name);
+    firstAssert(m, name);
   }
 });
 
@@ -130,30 +139,19 @@ test("pkru-migrate: FCW, MXCSR and ST0 reset (an init XSAVE image, as after a fa
   dv.setUint16(0, 0x37f, true);                                        // FCW default
   dv.setUint32(24, 0x1f80, true);                                      // MXCSR default
   m.vcpu.setXsave(xsave);
-  const r = m.run(5_000_000);
-  assert.is(r.exit, "guest-assert");
-  assert.is(r.ucall!.assert!.expr, "FCW");
-  assert.is(r.ucall!.assert!.a, 0x37fn);
-  assert.is(r.ucall!.assert!.b, 0xe7fn);
+  firstAssert(m, "FCW", 0x37fn, 0xe7fn);
 });
 
 test("pkru-migrate: LSTAR lost (KVM_SET_MSRS 0 at the sync, as when the put stops early) → guest-assert LSTAR before any SYSCALL", () => {
   const { m } = atSync();
   assert.is(m.vcpu.setMsrs([{ index: 0xc0000082, data: 0n }]), 1);
-  const r = m.run(5_000_000);
-  assert.is(r.exit, "guest-assert");
-  assert.is(r.ucall!.assert!.expr, "LSTAR");
-  assert.is(r.ucall!.assert!.a, 0n);
+  firstAssert(m, "LSTAR", 0n);
 });
 
 test("pkru-migrate: XCR0 reset to x87 at the sync (SET_XCRS never issued) → guest-assert XCR0, before any VEX instruction could #UD", () => {
   const { m } = atSync();
   m.vcpu.setXcrs({ nr_xcrs: 1, flags: 0, xcrs: [{ xcr: 0, value: 1n }] });
-  const r = m.run(5_000_000);
-  assert.is(r.exit, "guest-assert");
-  assert.is(r.ucall!.assert!.expr, "XCR0");
-  assert.is(r.ucall!.assert!.a, 1n);
-  assert.is(r.ucall!.assert!.b, 0xe7n);
+  firstAssert(m, "XCR0", 1n, 0xe7n);
 });
 
 test("pkru-migrate: the S3 destination (fresh vCPU state: init XSAVE image, XCR0 1) → the first assert is FCW", () => {
@@ -165,9 +163,7 @@ test("pkru-migrate: the S3 destination (fresh vCPU state: init XSAVE image, XCR0
   dv.setBigUint64(512, 3n, true);                                      // XSTATE_BV = x87|SSE, all registers zero
   m.vcpu.setXsave(fresh);
   m.vcpu.setXcrs({ nr_xcrs: 1, flags: 0, xcrs: [{ xcr: 0, value: 1n }] });
-  const r = m.run(5_000_000);
-  assert.is(r.exit, "guest-assert");
-  assert.is(r.ucall!.assert!.expr, "FCW");
+  firstAssert(m, "FCW");
 });
 
 test("pkru-migrate: CR4.OSXSAVE cleared at the sync → XGETBV raises #UD: guest-exception, vector 6, status 10", () => {
