@@ -7,7 +7,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { readFileSync } from "node:fs";
 import {
-  stateTest, amxTest, amxTest2026, xcr0CpuidTest, newAmxDetail, SELFTEST_STATUS, type Xcr0CpuidDetail,
+  stateTest, amxTest, amxTest2026, xcr0CpuidTest, newAmxDetail, SELFTEST_STATUS, type Xcr0CpuidDetail, type StateTestDetail,
 } from "../../hypervisor/vmm/selftests/index";
 import { ImageVm, guestImagePath, runSelftest } from "../../hypervisor/vmm/selftests/harness";
 import { KvmError } from "../../hypervisor/vmm/kvm_ioctls";
@@ -23,7 +23,7 @@ const dv = (b: Uint8Array) => new DataView(b.buffer, b.byteOffset, b.byteLength)
 
 for (const host of ["sapphire-rapids", "epyc-genoa"]) for (const kernel of KERNELS) {
   test(`${host} ${kernel}: state_test ${B[kernel] === "B2" ? "fails at stage 1, dummy-vCPU step 3 (-EINVAL)" : "passes; stage 2's image has every supported xfeature"}`, () => {
-    const detail = { xstateBv: [] as bigint[] };
+    const detail: StateTestDetail = { xstateBv: [] };
     const r = stateTest({ host, kernel }, detail);
     assert.is(r.behaviour, B[kernel]);
     if (B[kernel] === "B2") {
@@ -41,6 +41,7 @@ for (const host of ["sapphire-rapids", "epyc-genoa"]) for (const kernel of KERNE
     const supported = host === "sapphire-rapids" ? 0x2e7n : 0xe7n;   // no AMX permission asked: no tile state
     assert.is(detail.xstateBv[1] & supported, supported, `XSTATE_BV at stage 2: 0x${detail.xstateBv[1].toString(16)}`);
     assert.is(detail.xstateBv[0] & 1n, 0n, "FP still in init at stage 1");
+    assert.is(detail.oopses, 0);
   });
 }
 
@@ -73,6 +74,7 @@ for (const [host, perm] of XCR0_RUNS) for (const kernel of KERNELS) {
     if (host === "sapphire-rapids") assert.is(xcr0 & 0x60000n, perm ? 0x60000n : 0n, "XTILE pair follows the permission");
     assert.is(d.gps, 64 - popcount(xcr0), "#GPs taken");
     assert.equal(r.syncs, [host === "epyc-genoa" ? 58 : perm ? 55 : 57]);
+    assert.is(d.oopses, 0);
     xcr0Results[`${host}/${perm}/${kernel}`] = `${xcr0.toString(16)}:${d.gps}:${r.message}`;
   });
 }

@@ -22,13 +22,15 @@ const STEPS = [
 export interface StateTestDetail {
   /** XSTATE_BV of the image saved at each stage */
   xstateBv: bigint[];
+  /** host kernel oopses at the end of the run */
+  oopses?: number;
 }
 
 export function stateTest(opts: SelftestOptions = {}, detail?: StateTestDetail): SelftestResult {
   const t = new ImageVm(loadImage("state-test.elf", opts), opts);
   const xcr0 = t.supportedXcr0();
   let expectStage = 1;
-  return runSelftest("state", t, (uc) => {
+  const r = runSelftest("state", t, (uc) => {
     const stage = Number(uc.args[1]);
     hostAssert(stage === expectStage, `GUEST_SYNC(${stage}), expected stage ${expectStage}`);
     expectStage++;
@@ -53,4 +55,6 @@ export function stateTest(opts: SelftestOptions = {}, detail?: StateTestDetail):
       }
     }
   }, () => `UCALL_DONE after stages 1, 2: save/recreate/load and the four dummy-vCPU KVM_SET_XSAVE steps passed at each (supported XCR0 0x${xcr0.toString(16)})`);
+  if (detail) detail.oopses = t.host.oopses.length;
+  return r;
 }

@@ -11,6 +11,8 @@ export interface Xcr0CpuidDetail {
   supportedXcr0?: bigint;
   /** the #GPs the guest counted (its GUEST_SYNC's args[1]); -1 before that sync */
   gps: number;
+  /** host kernel oopses at the end of the run */
+  oopses?: number;
 }
 
 export function xcr0CpuidTest(opts: SelftestOptions = {}, detail: Xcr0CpuidDetail = { gps: -1 }): SelftestResult {
@@ -18,11 +20,13 @@ export function xcr0CpuidTest(opts: SelftestOptions = {}, detail: Xcr0CpuidDetai
   const xcr0 = t.supportedXcr0();
   detail.supportedXcr0 = xcr0;
   let gps = -1;
-  return runSelftest("xcr0-cpuid", t, (uc) => {
+  const r = runSelftest("xcr0-cpuid", t, (uc) => {
     gps = detail.gps = Number(uc.args[1]);
     hostAssert(gps === 64 - popcount(xcr0), `#GPs taken ${gps}, expected ${64 - popcount(xcr0)} (one per bit outside supported XCR0 0x${xcr0.toString(16)})`);
   }, () => {
     hostAssert(gps >= 0, "UCALL_DONE without the GUEST_SYNC carrying the #GP count");
     return `UCALL_DONE: XCR0 = supported 0x${xcr0.toString(16)} at entry, dependency rules hold, ${gps} unsupported bits each #GP`;
   });
+  detail.oopses = t.host.oopses.length;
+  return r;
 }
