@@ -172,45 +172,43 @@ export class X86kvmDebugSession extends LoggingDebugSession {
   // ---- breakpoints and filters ----
 
   protected setInstructionBreakpointsRequest(response: DebugProtocol.SetInstructionBreakpointsResponse, args: DebugProtocol.SetInstructionBreakpointsArguments): void {
-    const bps: DebugProtocol.Breakpoint[] = [];
     this.instBps = [];
-    for (const b of args.breakpoints) {
-      try {
-        const r = parseReference(b.instructionReference, this.exprCtx());
-        const addr = BigInt.asUintN(64, r.addr + BigInt(b.offset ?? 0));
-        this.instBps.push({ addr, physical: r.physical });
-        const bp = new DapBreakpoint(true) as DebugProtocol.Breakpoint;
-        bp.instructionReference = (r.physical ? "phys:" : "") + hex(addr);
-        if (b.condition || b.hitCondition) bp.message = "conditions are not supported: stops every time";
-        bps.push(bp);
-      } catch (e) {
-        const bp = new DapBreakpoint(false) as DebugProtocol.Breakpoint;
-        bp.message = (e as Error).message;
-        bps.push(bp);
-      }
-    }
-    this.pushBreakpoints();
-    response.body = { breakpoints: bps };
-    this.sendResponse(response);
+    this.answerBreakpoints(response, args.breakpoints, (b) => {
+      const r = parseReference(b.instructionReference, this.exprCtx());
+      const at = { addr: BigInt.asUintN(64, r.addr + BigInt(b.offset ?? 0)), physical: r.physical };
+      this.instBps.push(at);
+      return { at, message: b.condition || b.hitCondition ? "conditions are not supported: stops every time" : undefined };
+    });
   }
 
   // function breakpoints: an address expression (0x100010, phys:0x7c00, rip+5)
   protected setFunctionBreakPointsRequest(response: DebugProtocol.SetFunctionBreakpointsResponse, args: DebugProtocol.SetFunctionBreakpointsArguments): void {
-    const bps: DebugProtocol.Breakpoint[] = [];
     this.funcBps = [];
-    for (const b of args.breakpoints) {
+    this.answerBreakpoints(response, args.breakpoints, (b) => {
+      const r = parseReference(b.name, this.target ? this.exprCtx() : undefined);
+      this.funcBps.push(r);
+      return { at: r };
+    });
+  }
+
+  /** one verified breakpoint per request entry that `place` accepts, an unverified one with the reason otherwise */
+  private answerBreakpoints<T>(
+    response: DebugProtocol.Response & { body: { breakpoints: DebugProtocol.Breakpoint[] } }, requested: T[],
+    place: (b: T) => { at: { addr: bigint; physical: boolean }; message?: string },
+  ): void {
+    const bps = requested.map((b) => {
       try {
-        const r = parseReference(b.name, this.target ? this.exprCtx() : undefined);
-        this.funcBps.push(r);
+        const { at, message } = place(b);
         const bp = new DapBreakpoint(true) as DebugProtocol.Breakpoint;
-        bp.instructionReference = (r.physical ? "phys:" : "") + hex(r.addr);
-        bps.push(bp);
+        bp.instructionReference = (at.physical ? "phys:" : "") + hex(at.addr);
+        if (message) bp.message = message;
+        return bp;
       } catch (e) {
         const bp = new DapBreakpoint(false) as DebugProtocol.Breakpoint;
         bp.message = (e as Error).message;
-        bps.push(bp);
+        return bp;
       }
-    }
+    });
     this.pushBreakpoints();
     response.body = { breakpoints: bps };
     this.sendResponse(response);
