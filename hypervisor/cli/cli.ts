@@ -8,6 +8,7 @@ import { UsageError } from "./options";
 import { runCommand, DEFAULT_HOST, type Io } from "./run";
 import { cpusText, cpuInfo } from "./cpus";
 import { demoCommand } from "./demo";
+import { gdbRunCommand, parseGdbPort, DEFAULT_GDB_PORT } from "./gdb";
 
 export const USAGE = `x86kvm ${version} — an x86-64 machine in WebAssembly with a model of Linux KVM's guest FPU handling
 
@@ -36,8 +37,8 @@ Run options:
       --dump-state FILE  write the final vCPU state as JSON to FILE ('-' = stdout)
       --trace            print every executed instruction (address, bytes, disassembly) on stderr
       --json             print one JSON summary object on stdout at exit (guest console → stderr)
-  -s, --gdb PORT         gdb remote stub on 127.0.0.1 (not implemented yet)
-  -S                     wait for gdb before the first instruction (not implemented yet)
+  -s [PORT], --gdb PORT  gdb remote stub on 127.0.0.1 (default port 1234; 0 = any free port)
+  -S                     with the stub: wait for gdb before the first instruction
   -h, --help
 
 Devices: port 0xE9 debug console and COM1 (0x3F8) → stdout; port 0xF4 isa-debug-exit; port 0x92 A20.
@@ -87,13 +88,21 @@ export async function cli(argv: string[], io: Io = defaultIo): Promise<number> {
     }
     switch (cmd) {
       case "run": {
-        if (v.gdb !== undefined || v["gdb-default"] || v["wait-gdb"]) {
-          io.stderr(`x86kvm: ${v["wait-gdb"] ? "-S" : "-s/--gdb"}: the gdb remote stub is not implemented yet\n`);
-          return 2;
+        let image = rest[0], gdbPort: number | undefined;
+        if (v.gdb !== undefined) gdbPort = parseGdbPort(v.gdb);
+        else if (v["gdb-default"] || v["wait-gdb"]) {
+          // -s takes an optional PORT (QEMU's -s has none; `-s 2345` is accepted too)
+          if (v["gdb-default"] && rest.length === 2 && /^\d+$/.test(rest[1])) { gdbPort = parseGdbPort(rest[1]); rest.pop(); }
+          else gdbPort = DEFAULT_GDB_PORT;
         }
         if (rest.length > 1) throw new UsageError(`run takes one IMAGE, got ${rest.length}: ${rest.join(" ")}`);
+        image = rest[0];
+        if (gdbPort !== undefined) {
+          if (v.trace || v["dump-state"] !== undefined || v.json) throw new UsageError("--trace, --dump-state and --json do not combine with the gdb stub");
+          return await gdbRunCommand({ image, bios: v.bios, memory: v.memory, host: v.host, cpu: v.cpu, kernel: v.kernel, hostEvents: v["host-event"] }, gdbPort, v["wait-gdb"] === true, io);
+        }
         return runCommand({
-          image: rest[0], bios: v.bios, memory: v.memory, maxInsns: v["max-insns"], host: v.host, cpu: v.cpu, kernel: v.kernel,
+          image, bios: v.bios, memory: v.memory, maxInsns: v["max-insns"], host: v.host, cpu: v.cpu, kernel: v.kernel,
           dumpState: v["dump-state"], trace: v.trace, json: v.json, hostEvents: v["host-event"],
         }, io);
       }

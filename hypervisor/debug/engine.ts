@@ -122,7 +122,7 @@ export class DebugEngine {
     return createMachine(this.spec, { write: (b) => { if (!this.muted && this.machine.cpu.insns > this.highWater) this.output?.(b); } });
   }
   private regAccessFor(m: Machine): RegisterAccess {
-    return new RegisterAccess(m.vcpu, m.vm.checkExtension(KVM_CAP.XSAVE2) || 4096);
+    return new RegisterAccess(m.vcpu, m.vm.checkExtension(KVM_CAP.XSAVE2) || 4096, () => (m === this.machine ? this.hostView().fpstate?.xstate_bv ?? null : null));
   }
 
   // ---------------------------------------------------------------- state queries
@@ -138,6 +138,10 @@ export class DebugEngine {
   registers(): RegInfo[] { return registerList(); }
   /** bigint for registers up to 8 bytes, little-endian bytes for st0-7, xmm/ymm/zmm, tilecfg, tmm; null when unknown/absent */
   readRegister(name: string): bigint | Uint8Array | null { return this.regsAccess.read(name); }
+  /** many reads with the vCPU state fetched once (KVM_GET_REGS/SREGS/XSAVE2 a single time) */
+  readRegisters<T>(fn: (read: (name: string) => bigint | Uint8Array | null) => T): T {
+    return this.regsAccess.batch(() => fn((n) => this.regsAccess.read(n)));
+  }
   /** write a register (journaled: replayed at this instruction count on reverse execution) */
   writeRegister(name: string, value: bigint | Uint8Array): boolean {
     this.assertStopped();

@@ -61,7 +61,7 @@ const SEG_SREGS: Record<string, keyof KvmSregs> = { cs: "cs", ss: "ss", ds: "ds"
 export class RegisterAccess {
   private offsets = new Map<number, { off: number; size: number }>();
   private xsaveSize: number;
-  constructor(private readonly vcpu: VcpuFd, xsaveSize: number) {
+  constructor(private readonly vcpu: VcpuFd, xsaveSize: number, private readonly xinuse?: () => bigint | null) {
     this.xsaveSize = Math.max(4096, xsaveSize);
     for (const e of vcpu.getCpuid2()) if (e.fn === 0xd && e.idx >= 2 && e.idx < 64 && e.eax) this.offsets.set(e.idx, { off: e.ebx >>> 0, size: e.eax >>> 0 });
   }
@@ -69,7 +69,15 @@ export class RegisterAccess {
   /** where component `c` lives in the standard-format image, or null when the guest has none */
   component(c: number): { off: number; size: number } | null { return this.offsets.get(c) ?? null; }
 
-  xsave(): Uint8Array { return this.vcpu.getXsave2(this.xsaveSize); }
+  xsave(): Uint8Array { return this.cache ? (this.cache.xsave ??= this.vcpu.getXsave2(this.xsaveSize)) : this.vcpu.getXsave2(this.xsaveSize); }
+  private getRegs(): KvmRegs { return this.cache ? (this.cache.regs ??= this.vcpu.getRegs()) : this.vcpu.getRegs(); }
+  private getSregs(): KvmSregs { return this.cache ? (this.cache.sregs ??= this.vcpu.getSregs()) : this.vcpu.getSregs(); }
+  private cache: { xsave?: Uint8Array; regs?: KvmRegs; sregs?: KvmSregs } | null = null;
+  /** run fn with the vCPU state read once (many reads, no writes in between) */
+  batch<T>(fn: () => T): T {
+    this.cache = {};
+    try { return fn(); } finally { this.cache = null; }
+  }
   xstateBv(buf = this.xsave()): bigint { return new DataView(buf.buffer, buf.byteOffset).getBigUint64(512, true); }
 
   private msr(idx: number): bigint | null {
@@ -80,17 +88,18 @@ export class RegisterAccess {
   read(name: string): bigint | Uint8Array | null {
     const n = name.toLowerCase();
     if ((GPR_NAMES as readonly string[]).includes(n) || n === "rip" || n === "rflags" || n === "eflags") {
-      return this.vcpu.getRegs()[(n === "eflags" ? "rflags" : n) as keyof KvmRegs];
+      return this.getRegs()[(n === "eflags" ? "rflags" : n) as keyof KvmRegs];
     }
-    if (n in SEG_SREGS) return BigInt((this.vcpu.getSregs()[SEG_SREGS[n]] as KvmSegment).selector);
-    if (n === "fs_base" || n === "gs_base") return (this.vcpu.getSregs()[n === "fs_base" ? "fs" : "gs"] as KvmSegment).base;
+    if (n in SEG_SREGS) return BigInt((this.getSregs()[SEG_SREGS[n]] as KvmSegment).selector);
+    if (n === "fs_base" || n === "gs_base") return (this.getSregs()[n === "fs_base" ? "fs" : "gs"] as KvmSegment).base;
     if (n === "k_gs_base" || n === "xfd" || n === "xfd_err" || n === "xss") return this.msr(MSR_IDX[n]);
-    if (n === "gdtr_base" || n === "idtr_base") return this.vcpu.getSregs()[n === "gdtr_base" ? "gdt" : "idt"].base;
-    if (["cr0", "cr2", "cr3", "cr4", "cr8", "efer"].includes(n)) return this.vcpu.getSregs()[n as "cr0"] as bigint;
+    if (n === "gdtr_base" || n === "idtr_base") return this.getSregs()[n === "gdtr_base" ? "gdt" : "idt"].base;
+    if (["cr0", "cr2", "cr3", "cr4", "cr8", "efer"].includes(n)) return this.getSregs()[n as "cr0"] as bigint;
     if (n === "xcr0") return this.vcpu.getXcrs().xcrs.find((x) => x.xcr === 0)?.value ?? null;
     const buf = this.xsave(), dv = new DataView(buf.buffer, buf.byteOffset);
-    // XINUSE as a VMM can know it: the XSTATE_BV of the image the kernel saved with XSAVES (which
-    // writes XINUSE & RFBM there); components in their init state have their bit clear
+    // XINUSE as the host knows it: the XSTATE_BV of the image the kernel saved with XSAVES at the
+    // last VM exit (XINUSE & RFBM); xstate_bv is the header of the KVM_GET_XSAVE2 (uabi) copy
+    if (n === "xinuse") { const x = this.xinuse?.(); if (x !== undefined && x !== null) return x; }
     if (n === "xinuse" || n === "xstate_bv") return dv.getBigUint64(512, true);
     const x = this.xmmLike(n, buf);
     if (x !== undefined) return x;
