@@ -189,4 +189,48 @@ test("disassemble: exactly count entries, instructions before the address", () =
   e.dispose();
 });
 
+
+test("real mode with string instructions: runTo(n) equals n single steps; reverse steps exact", () => {
+  const a = new DebugEngine(spec("realmode.bin"));
+  const b = new DebugEngine(spec("realmode.bin"));
+  const hashes: string[] = [b.stateHash()];
+  for (let i = 1; i <= 400; i++) { b.stepInstruction(); hashes.push(b.stateHash()); }
+  for (const n of [3, 64, 211, 400]) { a.runTo(n); assert.is(a.stateHash(), hashes[n], `runTo(${n})`); }
+  for (const n of [399, 398, 250, 17]) { b.goTo(n); assert.is(b.stateHash(), hashes[n], `goTo(${n})`); }
+  assert.is(b.stepBack().insns, 16);
+  assert.is(b.stateHash(), hashes[16]);
+});
+
+test("host events replay at the same point: reverse across an irq-fpu event and out of a host oops", async () => {
+  // B3 (6.8) with an FPU-using interrupt at the guest's WRMSR(XFD) exit: the host oopses (kernel-abi.md S4)
+  const e = new DebugEngine(spec("amx-xfd-irq.elf", { kernel: "6.8" }));
+  e.writeRegister("rbx", 0n);   // a no-op write, journaled at 0
+  const sp = resolveRun({ image: img("amx-xfd-irq.elf"), memory: "8M", kernel: "6.8", hostEvents: ["irq-fpu@io:0x80"] }).spec;
+  const f = new DebugEngine(sp);
+  const st = await f.continue();
+  assert.is(st.reason, "host-oops");
+  assert.is(st.live, false);
+  assert.match(st.oops ?? "", /switch_fpu_return/);
+  const n = st.insns;
+  // one instruction back: a live guest, the state a plain run to n-1 has
+  const back = f.stepBack();
+  assert.is(back.insns, n - 1);
+  assert.ok(back.live);
+  const g = new DebugEngine(sp);
+  g.runTo(n - 1);
+  assert.is(f.stateHash(), g.stateHash());
+  // further back (before the tiles are loaded) and forward again: the same oops at the same instruction
+  f.goTo(5);
+  const again = await f.continue();
+  assert.is(again.reason, "host-oops");
+  assert.is(again.insns, n);
+  // a stop between the WRMSR(XFD) and the OUT that stands for its exit is itself a VM exit:
+  // the host saves the guest fpstate there with XFD[18]=1 (tile data saved as init), so the
+  // irq-fpu event finds nothing to restore and the guest halts — as under a debugger on real KVM
+  const h = await g.continue();
+  assert.is(h.exit?.kind, "hlt");
+  // without the event the same guest halts normally (the event, not the replay, made the oops)
+  assert.is((await e.continue()).exit?.kind, "hlt");
+});
+
 test.run();
