@@ -291,7 +291,7 @@ export class DebugEngine {
         this.insertPatches(this.machine, patches);
         const entry: Entry = { op: "run", cfg, patches, to: this.insns };
         this.journal.push(entry);
-        let out: Outcome;
+        let out: Outcome = { kind: "intr" };
         try {
           this.setGuestDebug(this.machine, cfg);
           for (;;) {
@@ -308,7 +308,7 @@ export class DebugEngine {
           }
         } finally {
           this.removePatches(this.machine, patches);
-          this.completeIo();
+          if (out.kind === "io") this.completeIo();
         }
         if (out.kind === "intr") return this.setStop(this.makeStop(this.insns >= limit ? "budget" : "pause", this.insns >= limit ? "instruction budget reached" : "paused"));
         // an INT3 patch that is not ours at this linear address (another linear alias, or a linear
@@ -449,7 +449,9 @@ export class DebugEngine {
       if (out.kind === "io" && this.insns >= to) entry.to = this.insns;
     } finally {
       this.removePatches(this.machine, patches);
-      this.completeIo();
+      // a port IN's data reaches RAX at the next KVM_RUN: complete it now (immediate_exit), so a
+      // stop after an IO exit shows the finished instruction
+      if (out.kind === "io") this.completeIo();
     }
     return out;
   }

@@ -141,7 +141,7 @@ export class GdbStub {
   /** Handle one packet; returns the reply payload, or null for none (k). */
   async handle(s: Socket, p: string): Promise<string | null> {
     const e = this.engine;
-    if (this.running && p !== "?" && !p.startsWith("q") && p !== "vCont;t") {
+    if (this.running) {
       // a packet while the guest runs (gdb only sends those after an interrupt): stop it first
       e.pause();
       await this.running;
