@@ -135,7 +135,11 @@ export class DebugEngine {
     return { reason, insns: this.insns, rip: loc.rip, pc: loc.lin, live: true, text, ...extra };
   }
 
-  registers(): RegInfo[] { return registerList(); }
+  private present: RegInfo[] | null = null;
+  /** the registers this vCPU has (no zmm16+ without AVX-512, no tiles without AMX) */
+  registers(): RegInfo[] {
+    return (this.present ??= this.readRegisters((rd) => registerList().filter((r) => rd(r.name) !== null)));
+  }
   /** bigint for registers up to 8 bytes, little-endian bytes for st0-7, xmm/ymm/zmm, tilecfg, tmm; null when unknown/absent */
   readRegister(name: string): bigint | Uint8Array | null { return this.regsAccess.read(name); }
   /** many reads with the vCPU state fetched once (KVM_GET_REGS/SREGS/XSAVE2 a single time) */
@@ -284,7 +288,8 @@ export class DebugEngine {
         if (stepOver || this.bpAtPc()) {
           stepOver = false;
           const out = this.runSync({ control: KVM_GUESTDBG.ENABLE | KVM_GUESTDBG.SINGLESTEP, debugreg: [], bitmap: this.bitmap() }, [], this.insns + 1, true);
-          const st = this.classify(out, null);
+          // an IO exit of the stepped instruction stops only when asked for (setIoStops)
+          const st = out.kind === "io" && !this.ioStopFor(out.exit!) ? null : this.classify(out, null);
           if (st && st.reason !== "step") return this.setStop(st);
         }
         const { cfg, patches, linPatch } = this.bpConfig();

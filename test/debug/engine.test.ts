@@ -77,6 +77,31 @@ test("physical breakpoint (INT3 patch) and a fifth linear one beyond DR0-3", asy
   assert.is(s.insns, 10);
 });
 
+test("continue from a breakpoint on an OUT goes on to the next hit (its IO exit is no stop)", async () => {
+  const e = new DebugEngine(spec("hello64.elf"));
+  e.addBreakpoint("linear", 0x10000dn);
+  assert.is((await e.continue()).insns, 4);
+  const s = await e.continue();
+  assert.is(s.reason, "breakpoint");
+  assert.is(s.insns, 10);
+});
+
+test("segment fields and the register list of the model", () => {
+  const e = new DebugEngine(spec("hello64.elf"));
+  assert.is(e.readRegister("cs.l"), 1n);
+  assert.is(e.readRegister("cs.selector"), 8n);
+  assert.is(e.readRegister("ss.limit"), 0xffffffffn);
+  assert.is(e.readRegister("gdtr.limit"), 23n);
+  assert.ok(e.writeRegister("fs.base", 0x1234n));
+  assert.is(e.readRegister("fs_base"), 0x1234n);
+  const names = e.registers().map((r) => r.name);
+  assert.ok(names.includes("tmm7") && names.includes("zmm31") && names.includes("pkru"));
+  const h = new DebugEngine({ ...spec("hello64.elf"), model: "haswell" });
+  const hn = h.registers().map((r) => r.name);
+  assert.ok(hn.includes("ymm15"));
+  assert.not.ok(hn.includes("zmm0") || hn.includes("tmm0") || hn.includes("k0") || hn.includes("xmm16"));
+});
+
 test("IO exit stops", async () => {
   const e = new DebugEngine(spec("hello64.elf"));
   e.setIoStops([0xe9]);
