@@ -558,6 +558,14 @@ export class DebugEngine {
   }
 
   /** re-inject an intercepted exception the guest has not moved past (KVM_SET_VCPU_EVENTS), journaled */
+  /** Drop the exception of the last exception stop: resuming runs the faulting instruction again instead of delivering it (gdb's `signal 0`). */
+  discardException(): void { this.pendingExc = null; }
+  /** the exception an exception stop left to deliver on resume, if any */
+  pendingException(): { vector: number; errorCode?: number } | null {
+    const p = this.pendingExc;
+    return p ? { vector: p.vector, ...(p.hasErr ? { errorCode: p.err } : {}) } : null;
+  }
+
   private reinject(): void {
     const p = this.pendingExc;
     this.pendingExc = null;

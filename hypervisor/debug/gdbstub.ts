@@ -179,8 +179,14 @@ export class GdbStub {
         if (a === null || n === null || !b || BigInt(b.length) !== n) return "E00";
         return e.writeMemory(a, b) === b.length ? "OK" : "E14";
       }
-      case "c": return this.resume(s, "c", p.slice(1));
-      case "s": return this.resume(s, "s", p.slice(1));
+      case "c": return this.resume(s, "c", p.slice(1), false);
+      case "s": return this.resume(s, "s", p.slice(1), false);
+      case "C": case "S": {
+        // C sig[;addr]: resume delivering the signal (the intercepted exception)
+        const m = /^[CS]([0-9a-fA-F]{2})(?:;([0-9a-fA-F]+))?$/.exec(p);
+        if (!m) return "E00";
+        return this.resume(s, p[0] === "S" ? "s" : "c", m[2] ?? "", parseInt(m[1], 16) !== 0);
+      }
       case "b":
         if (p === "bs") return this.replyStop(e.stepBack());
         if (p === "bc") return this.replyStop(e.reverseContinue());
@@ -234,7 +240,15 @@ export class GdbStub {
     return "OK";
   }
 
-  private async resume(s: Socket, how: "c" | "s", addr: string): Promise<string | null> {
+  /**
+   * Resume. After an exception stop, gdb passes the signal back (C/S with the signal, its default
+   * for SIGSEGV/SIGILL/SIGFPE) to deliver the exception, or resumes without one (`signal 0`, or a
+   * signal set to `nopass`) to drop it: the faulting instruction runs again. #DB/#BP stops (SIGTRAP,
+   * never passed by gdb) are always delivered.
+   */
+  private async resume(s: Socket, how: "c" | "s", addr: string, withSignal: boolean): Promise<string | null> {
+    const pend = this.engine.pendingException();
+    if (pend && !withSignal && pend.vector !== 1 && pend.vector !== 3) this.engine.discardException();
     if (addr) {
       const a = hexNum(addr);
       if (a === null) return "E00";
@@ -322,7 +336,8 @@ export class GdbStub {
       const m = /^([cCsSt])([0-9a-fA-F]{2})?(:[-0-9a-fA-Fp.]+)?$/.exec(first);
       if (!m) return "E00";
       if (m[1] === "t") { if (this.running) this.engine.pause(); return "OK"; }
-      return this.resume(s, m[1] === "s" || m[1] === "S" ? "s" : "c", "");
+      const sig = m[2] !== undefined && (m[1] === "C" || m[1] === "S") ? parseInt(m[2], 16) : 0;
+      return this.resume(s, m[1] === "s" || m[1] === "S" ? "s" : "c", "", sig !== 0);
     }
     return "";
   }

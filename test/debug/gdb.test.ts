@@ -185,6 +185,25 @@ test("protocol: malformed packets get errors and leave the guest untouched", asy
   } finally { c.sock.destroy(); stub.close(); }
 });
 
+test("protocol: exception stops — C<sig> delivers the #GP, a plain c drops it and the instruction faults again", async () => {
+  const { e, stub, port } = await stubFor("selftest64.elf");
+  const c = await Client.open(port);
+  const hex = (t: string) => Buffer.from(t).toString("hex");
+  try {
+    assert.match(Buffer.from(await c.ask("qRcmd," + hex("exc 13")), "hex").toString(), /13 #GP/);
+    assert.is(await c.ask("vCont;c"), "T0bthread:01;");
+    const rip = e.lastStop.rip, n = e.insns;
+    assert.is(await c.ask("c"), "T0bthread:01;");               // dropped: the WRMSR runs again and faults again
+    assert.is(e.lastStop.rip, rip);
+    assert.is(e.insns, n);
+    assert.is(await c.ask("vCont;C0b"), "T0bthread:01;");       // delivered: the guest's handler runs, the next #GP stops
+    assert.ok(e.insns > n);
+    assert.not.equal(e.lastStop.rip, rip);
+    assert.match(Buffer.from(await c.ask("qRcmd," + hex("exc none")), "hex").toString(), /none/);
+    assert.is(await c.ask("C0b"), "W01");                         // the selftest passes and exits with status 0 → (0<<1)|1
+  } finally { c.sock.destroy(); stub.close(); }
+});
+
 test("protocol: one client at a time; a disconnect leaves the VM paused for the next client; Ctrl-C", async () => {
   const { e, stub, port } = await stubFor(new Uint8Array([0xeb, 0xfe]));     // jmp $
   const a = await Client.open(port);
