@@ -487,14 +487,9 @@ export class DebugEngine {
   }
 
   private setGuestDebug(m: Machine, cfg: GuestDebugCfg): void {
+    // kvm_guest_debug.pad carries the exception bitmap (x86kvm extension, kvm/x86.ts)
     const control = cfg.control | (cfg.bitmap ? KVM_GUESTDBG.ENABLE | X86KVM_GUESTDBG_EXC_BITMAP : 0);
-    // kvm_guest_debug.pad carries the exception bitmap (x86kvm extension)
-    const b = new Uint8Array(72), dv = new DataView(b.buffer);
-    dv.setUint32(0, control >>> 0, true);
-    dv.setUint32(4, cfg.bitmap >>> 0, true);
-    cfg.debugreg.forEach((v, i) => dv.setBigUint64(8 + 8 * i, v, true));
-    const r = m.host.ioctl(m.vcpu.fd, KVM_SET_GUEST_DEBUG_REQ, b);
-    if (r < 0) throw new KvmError("KVM_SET_GUEST_DEBUG", -r);
+    m.vcpu.setGuestDebug({ control, debugreg: cfg.debugreg, pad: cfg.bitmap });
   }
 
   private bitmap(): number { let b = 0; for (const v of this.excStops) b |= 1 << v; return b >>> 0; }
@@ -693,5 +688,3 @@ export interface HostView {
   oops: string | null;
   events: { kind: string; insns: number; exitReason: number; port?: number; calls: string[]; oops?: string }[];
 }
-
-import { KVM_SET_GUEST_DEBUG as KVM_SET_GUEST_DEBUG_REQ } from "../uapi/ioctl";
