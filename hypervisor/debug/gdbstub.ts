@@ -271,7 +271,7 @@ export class GdbStub {
 
   /** 'O' console packets (only while the target is resumed, i.e. before a stop reply) */
   private console(text: string): void {
-    if (this.sock) this.send(this.sock, "O" + Buffer.from(text, "latin1").toString("hex"));
+    if (this.sock) this.send(this.sock, "O" + Buffer.from(text, "utf8").toString("hex"));
   }
 
   private replyFor(st: Stop): string {
@@ -321,7 +321,7 @@ export class GdbStub {
       if (!cmd) return "E00";
       const out = this.monitor(Buffer.from(cmd).toString("latin1").trim());
       if (out === null) return "E01";
-      return hexOf(Buffer.from(out, "latin1"));
+      return hexOf(Buffer.from(out, "utf8"));
     }
     return "";
   }

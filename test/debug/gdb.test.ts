@@ -121,6 +121,26 @@ test("real gdb: AMX guest — continue to HLT, monitor xsave / fpstate, vector r
   } finally { s.p.kill(); }
 });
 
+test("real gdb: the S4 host oops (B3, irq-fpu at the XFD exit) stops with SIGABRT; reverse-stepi leaves it", async () => {
+  if (!gdbOk) return;
+  const s = await startStub(img("amx-xfd-irq.elf"), ["--kernel", "b3", "--host-event", "irq-fpu@io:0x80"]);
+  try {
+    const out = await gdb(s.port, ["continue", "monitor insns", "monitor fpstate", "reverse-stepi", "info registers rip", "monitor insns", "monitor fpstate", "kill"]);
+    assert.match(out, /Program received signal SIGABRT/);
+    assert.match(out, /x86kvm: host kernel oops in KVM_RUN/);
+    assert.match(out, /switch_fpu_return/);
+    const counts = [...out.matchAll(/^(\d+)$/gm)].map((m) => +m[1]);
+    assert.is(counts.length, 2);
+    assert.is(counts[1], counts[0] - 1);
+    assert.match(out, /kernel\s+6\.8 \(B3\)/);
+    assert.match(out, /host event irq-fpu at insn \d+: kernel_fpu_begin → save_fpregs_to_fpstate → kernel_fpu_end \(oops in switch_fpu_return\)/);
+    // one instruction back (before the OUT) the host has neither run the event nor oopsed
+    const after = out.slice(out.lastIndexOf("kernel    6.8"));
+    assert.not.match(after, /host oops|host event/);
+    assert.match(after, /xfd\s+0x0000000000040000/);
+  } finally { s.p.kill(); }
+});
+
 // ---------------------------------------------------------------- raw protocol, in process
 class Client {
   private buf = "";
