@@ -98,7 +98,7 @@ export async function cli(argv: string[], io: Io = defaultIo): Promise<number> {
         if (rest.length > 1) throw new UsageError(`run takes one IMAGE, got ${rest.length}: ${rest.join(" ")}`);
         image = rest[0];
         if (gdbPort !== undefined) {
-          if (v.trace || v["dump-state"] !== undefined || v.json) throw new UsageError("--trace, --dump-state and --json do not combine with the gdb stub");
+          if (v.trace || v["dump-state"] !== undefined || v.json || v["max-insns"] !== undefined) throw new UsageError("--trace, --dump-state, --json and --max-insns do not combine with the gdb stub");
           return await gdbRunCommand({ image, bios: v.bios, memory: v.memory, host: v.host, cpu: v.cpu, kernel: v.kernel, hostEvents: v["host-event"] }, gdbPort, v["wait-gdb"] === true, io);
         }
         return runCommand({

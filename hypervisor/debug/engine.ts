@@ -121,6 +121,21 @@ export class DebugEngine {
     // step re-executes instructions whose output was already shown
     return createMachine(this.spec, { write: (b) => { if (!this.muted && this.machine.cpu.insns > this.highWater) this.output?.(b); } });
   }
+  // A re-execution starts from a fresh machine; building one (~15 ms) is most of a short reverse
+  // step, so one is built ahead, when the event loop is idle after the previous re-execution.
+  private spare: Machine | null = null;
+  private spareTimer: ReturnType<typeof setImmediate> | null = null;
+  private disposed = false;
+  private fresh(): Machine {
+    const m = this.spare ?? this.build();
+    this.spare = null;
+    if (!this.spareTimer && !this.disposed) {
+      this.spareTimer = setImmediate(() => { this.spareTimer = null; if (!this.disposed && !this.spare) this.spare = this.build(); });
+      this.spareTimer.unref();
+    }
+    return m;
+  }
+
   private regAccessFor(m: Machine): RegisterAccess {
     return new RegisterAccess(m.vcpu, m.vm.checkExtension(KVM_CAP.XSAVE2) || 4096, () => (m === this.machine ? this.hostView().fpstate?.xstate_bv ?? null : null));
   }
@@ -358,7 +373,7 @@ export class DebugEngine {
     this.muted = true;
     try {
       this.journal = [];
-      this.machine = this.build();
+      this.machine = this.fresh();
       this.regsAccess = this.regAccessFor(this.machine);
       this.terminal = null;
       this.pendingExc = null;
@@ -412,7 +427,7 @@ export class DebugEngine {
     this.terminal = null;
     this.pendingExc = null;
     try {
-      this.machine = this.build();
+      this.machine = this.fresh();
       this.regsAccess = this.regAccessFor(this.machine);
       for (const e of old) {
         if (e.op === "write") {
@@ -486,10 +501,15 @@ export class DebugEngine {
     try { m.vcpu.run(); } catch { /* a dead VM */ } finally { m.vcpu.setImmediateExit(false); }
   }
 
+  private gdKey = new WeakMap<Machine, string>();
   private setGuestDebug(m: Machine, cfg: GuestDebugCfg): void {
     // kvm_guest_debug.pad carries the exception bitmap (x86kvm extension, kvm/x86.ts)
     const control = cfg.control | (cfg.bitmap ? KVM_GUESTDBG.ENABLE | X86KVM_GUESTDBG_EXC_BITMAP : 0);
+    // the same setting again changes nothing in KVM: skip the ioctl (replays of many steps)
+    const key = `${control}/${cfg.bitmap}/${cfg.debugreg.join(",")}`;
+    if (this.gdKey.get(m) === key) return;
     m.vcpu.setGuestDebug({ control, debugreg: cfg.debugreg, pad: cfg.bitmap });
+    this.gdKey.set(m, key);
   }
 
   private bitmap(): number { let b = 0; for (const v of this.excStops) b |= 1 << v; return b >>> 0; }
@@ -676,7 +696,14 @@ export class DebugEngine {
     return out.slice(0, count);
   }
 
-  dispose(): void { this.dis?.free(); this.dis = null; }
+  dispose(): void {
+    this.dis?.free();
+    this.dis = null;
+    if (this.spareTimer) clearImmediate(this.spareTimer);
+    this.spareTimer = null;
+    this.spare = null;
+    this.disposed = true;
+  }
 }
 
 export interface DisasmLine { address: bigint; bytes: Uint8Array; text: string; length: number }
