@@ -258,4 +258,31 @@ test("host events replay at the same point: reverse across an irq-fpu event and 
   assert.is((await e.continue()).exit?.kind, "hlt");
 });
 
+test("the machine prepared ahead: reverse steps after idle time start from it and land on the same states", async () => {
+  const idle = (ms = 60) => new Promise((r) => setTimeout(r, ms));
+  const e = new DebugEngine(spec("selftest64.elf"));
+  const h: string[] = [e.stateHash()];
+  for (let i = 1; i <= 30; i++) { e.stepInstruction(); h[i] = e.stateHash(); }
+  for (let i = 29; i >= 25; i--) {
+    await idle();
+    assert.is(e.stepBack().insns, i);
+    assert.is(e.stateHash(), h[i], `state at ${i}`);
+  }
+  assert.ok(e.stats.spareHits >= 4, `spare used ${e.stats.spareHits} times`);
+  // a long continue is cut into segments: the prepared machine sits close behind its end
+  const w = new DebugEngine(resolveRun({ bios: img("w2.rom"), memory: "8M" }).spec, { slice: 256 });
+  const end = await w.continue();
+  assert.is(end.exit?.kind, "debug-exit");
+  const ref = new DebugEngine(resolveRun({ bios: img("w2.rom"), memory: "8M" }).spec, { slice: 256 });
+  ref.runTo(end.insns - 1);
+  await idle(300);
+  const hits = w.stats.spareHits, t0 = performance.now();
+  assert.is(w.stepBack().insns, end.insns - 1);
+  const ms = performance.now() - t0;
+  assert.is(w.stats.spareHits, hits + 1);
+  assert.is(w.stateHash(), ref.stateHash());
+  console.log(`  (w2.rom: reverse step from instruction ${end.insns} with the prepared machine: ${ms.toFixed(1)} ms)`);
+  e.dispose(); w.dispose(); ref.dispose();
+});
+
 test.run();
