@@ -45,7 +45,7 @@ if (want("wasm")) {
 if (want("dist")) {
   await build({
     entryPoints: ["hypervisor/cli/main.ts"], bundle: true, platform: "node", format: "esm", target: "node20",
-    outfile: "dist/x86kvm.mjs", packages: "external", sourcemap: true, loader: { ".wasm": "binary" }, logLevel: "error",
+    outfile: "dist/x86kvm.mjs", packages: "external", sourcemap: true, loader: { ".wasm": "binary", ".xml": "text" }, logLevel: "error",
     banner: { js: "" },
   });
   console.log("esbuild: dist/x86kvm.mjs");

@@ -28,7 +28,7 @@ rmSync("build/test", { recursive: true, force: true });
 mkdirSync("build/test", { recursive: true });
 await build({
   entryPoints: files, outdir: "build/test", outbase: "test", bundle: true, platform: "node", format: "esm",
-  target: "node20", packages: "external", sourcemap: "inline", loader: { ".wasm": "binary" }, logLevel: "error",
+  target: "node20", packages: "external", sourcemap: "inline", loader: { ".wasm": "binary", ".xml": "text" }, logLevel: "error",
   outExtension: { ".js": ".test.mjs" },
 });
 const outs = files.map((f) => join("build/test", relative("test", f)).replace(/\.test\.ts$/, ".test.test.mjs"));

@@ -12,6 +12,7 @@ import { scenariosCommand } from "./scenarios";
 import { migrateCommand, runSaveCommand, runRestoreCommand } from "./migrate";
 import { runStdio, startServer } from "../debug/dap/main";
 import { selftestCommand } from "./selftest";
+import { gdbRunCommand, parseGdbPort, DEFAULT_GDB_PORT } from "./gdb";
 
 export const USAGE = `x86kvm ${version} — an x86-64 machine in WebAssembly with a model of Linux KVM's guest FPU handling
 
@@ -54,8 +55,8 @@ Run options:
       --dump-state FILE  write the final vCPU state as JSON to FILE ('-' = stdout)
       --trace            print every executed instruction (address, bytes, disassembly) on stderr
       --json             print one JSON summary object on stdout at exit (guest console → stderr)
-  -s, --gdb PORT         gdb remote stub on 127.0.0.1 (not implemented yet)
-  -S                     wait for gdb before the first instruction (not implemented yet)
+  -s [PORT], --gdb PORT  gdb remote stub on 127.0.0.1 (default port 1234; 0 = any free port)
+  -S                     with the stub: wait for gdb before the first instruction
   -h, --help
 
 Migration options (migrate; --save/--restore on run):
@@ -137,22 +138,31 @@ export async function cli(argv: string[], io: Io = defaultIo): Promise<number> {
     }
     switch (cmd) {
       case "run": {
-        if (v.gdb !== undefined || v["gdb-default"] || v["wait-gdb"]) {
-          io.stderr(`x86kvm: ${v["wait-gdb"] ? "-S" : "-s/--gdb"}: the gdb remote stub is not implemented yet\n`);
-          return 2;
+        let image = rest[0], gdbPort: number | undefined;
+        if (v.gdb !== undefined) gdbPort = parseGdbPort(v.gdb);
+        else if (v["gdb-default"] || v["wait-gdb"]) {
+          // -s takes an optional PORT (QEMU's -s has none; `-s 2345` is accepted too)
+          if (v["gdb-default"] && rest.length === 2 && /^\d+$/.test(rest[1])) { gdbPort = parseGdbPort(rest[1]); rest.pop(); }
+          else gdbPort = DEFAULT_GDB_PORT;
         }
         if (rest.length > 1) throw new UsageError(`run takes one IMAGE, got ${rest.length}: ${rest.join(" ")}`);
+        image = rest[0];
+        if (gdbPort !== undefined && (v.save !== undefined || v.restore !== undefined)) throw new UsageError("-s/-S do not combine with --save/--restore");
         if (v.from !== undefined || v.to !== undefined) throw new UsageError("--from/--to belong to 'migrate'");
         if (v.save !== undefined || v.restore !== undefined) {
           if (v.save !== undefined && v.restore !== undefined) throw new UsageError("give either --save or --restore, not both");
           const bad = (["host-event", "dump-state", "trace"] as const).find((k) => v[k] !== undefined);
           if (bad) throw new UsageError(`--${bad} cannot be combined with --save/--restore`);
-          const so = { image: rest[0], bios: v.bios, save: v.save, restore: v.restore, atSync: v["at-sync"], host: v.host, kernel: v.kernel, cpu: v.cpu, memory: v.memory, maxInsns: v["max-insns"], vmm: v.vmm, json: v.json };
+          const so = { image, bios: v.bios, save: v.save, restore: v.restore, atSync: v["at-sync"], host: v.host, kernel: v.kernel, cpu: v.cpu, memory: v.memory, maxInsns: v["max-insns"], vmm: v.vmm, json: v.json };
           return v.save !== undefined ? runSaveCommand(so, io) : runRestoreCommand(so, io);
         }
         if (v.vmm !== undefined || v["at-sync"] !== undefined) throw new UsageError("--vmm and --at-sync go with --save/--restore or 'migrate'");
+        if (gdbPort !== undefined) {
+          if (v.trace || v["dump-state"] !== undefined || v.json || v["max-insns"] !== undefined) throw new UsageError("--trace, --dump-state, --json and --max-insns do not combine with the gdb stub");
+          return await gdbRunCommand({ image, bios: v.bios, memory: v.memory, host: v.host, cpu: v.cpu, kernel: v.kernel, hostEvents: v["host-event"] }, gdbPort, v["wait-gdb"] === true, io);
+        }
         return runCommand({
-          image: rest[0], bios: v.bios, memory: v.memory, maxInsns: v["max-insns"], host: v.host, cpu: v.cpu, kernel: v.kernel,
+          image, bios: v.bios, memory: v.memory, maxInsns: v["max-insns"], host: v.host, cpu: v.cpu, kernel: v.kernel,
           dumpState: v["dump-state"], trace: v.trace, json: v.json, hostEvents: v["host-event"],
         }, io);
       }

@@ -81,6 +81,10 @@ type Entry =
 interface Outcome { kind: "intr" | "io" | "debug" | "end"; exit?: VcpuExit; end?: { kind: string; status: number } }
 
 const SLICE_DEFAULT = 1 << 18;
+/** free-running slices per journal segment (the granularity of the machine prepared ahead) */
+const CHECKPOINT_SLICES = 64;
+/** idle time after a stop before the machine for the next reverse step is prepared */
+const PREP_DELAY_MS = 25;
 
 export class DebugEngine {
   machine: Machine;
@@ -105,7 +109,7 @@ export class DebugEngine {
   private knownStarts = new Set<bigint>();
   lastStop: Stop;
   /** statistics: replays done and instructions re-executed (reverse execution cost) */
-  readonly stats = { replays: 0, replayedInsns: 0, replayMs: 0 };
+  readonly stats = { replays: 0, replayedInsns: 0, replayMs: 0, spareHits: 0 };
 
   constructor(spec: MachineSpec, opts: EngineOptions = {}) {
     this.spec = spec;
@@ -117,12 +121,92 @@ export class DebugEngine {
   }
 
   private build(): Machine {
-    // console output is the live run's: silent while replaying, and when a run after a reverse
-    // step re-executes instructions whose output was already shown
-    return createMachine(this.spec, { write: (b) => { if (!this.muted && this.machine.cpu.insns > this.highWater) this.output?.(b); } });
+    // console output is the live run's: silent while replaying (and for machines prepared ahead),
+    // and when a run after a reverse step re-executes instructions whose output was already shown
+    const m: Machine = createMachine(this.spec, {
+      write: (b) => { if (m === this.machine && !this.muted && m.cpu.insns > this.highWater) this.output?.(b); },
+    });
+    return m;
   }
+
+  // ---- the machine prepared ahead (a consumable checkpoint) ----
+  // After every stop, once the event loop is idle, the engine re-executes a fresh machine along
+  // the journal to the last segment boundary before the current instruction, yielding between
+  // KVM_RUNs (so it never delays a request) and giving up as soon as anything else happens. The
+  // next reverse step that lands at or after that point continues from it instead of from a
+  // fresh machine: the same KVM_RUN sequence, so the same state. Long continues are cut into
+  // journal segments every CHECKPOINT_SLICES slices so that such a boundary is never far back.
+  private spare: { m: Machine; entries: Entry[]; count: number } | null = null;
+  private prepTimer: ReturnType<typeof setTimeout> | null = null;
+  private prepGen = 0;
+  private disposed = false;
+
+  private schedulePrep(): void {
+    if (this.disposed) return;
+    // once the engine has been left alone for a moment (not between the steps of a stepping spree)
+    if (this.prepTimer) clearTimeout(this.prepTimer);
+    this.prepTimer = setTimeout(() => { this.prepTimer = null; this.prepare().catch(() => { /* a failed preparation only costs speed */ }); }, PREP_DELAY_MS);
+    this.prepTimer.unref();
+  }
+
+  /** the spare if it is a prefix of `journal` that ends at or before `target` */
+  private spareFor(journal: Entry[], target: number): { m: Machine; entries: Entry[]; count: number } | null {
+    const sp = this.spare;
+    if (!sp || sp.count > target || sp.entries.length > journal.length) return null;
+    for (let i = 0; i < sp.entries.length; i++) if (sp.entries[i] !== journal[i]) return null;
+    return sp;
+  }
+
+  private async prepare(): Promise<void> {
+    if (this.running || this.disposed) return;
+    const gen = ++this.prepGen;
+    const j = this.journal, want = this.insns - 1;
+    // the longest journal prefix whose segments end at or before `want`
+    let k = 0, count = 0;
+    for (let i = 0; i < j.length; i++) {
+      const e = j[i], end = e.op === "run" ? e.to : e.at;
+      if (end > want) break;
+      k = i + 1;
+      if (e.op === "run") count = e.to;
+    }
+    const have = this.spareFor(j, Math.max(0, want));
+    if (have && have.count >= count) return;
+    const m = this.build(), entries = j.slice(0, k);
+    // ref'd on purpose: libuv's poll phase blocks past unref'd immediates (they would wait for the
+    // next timer or socket event); dispose() ends a preparation at its next yield
+    const idle = () => new Promise<void>((r) => { setImmediate(r); });
+    // work in slices of ~2 ms, then let requests in; anything the engine does meanwhile aborts this
+    let since = performance.now();
+    const pause = async (): Promise<boolean> => {
+      if (performance.now() - since < 2) return true;
+      await idle();
+      since = performance.now();
+      return gen === this.prepGen && !this.disposed;
+    };
+    for (const e of entries) {
+      if (e.op === "write") { e.apply(m); if (!(await pause())) return; continue; }
+      // runSync's loop on m, with a yield after every KVM_RUN
+      const saved = this.insertPatches(m, e.patches);
+      let out: Outcome = { kind: "intr" };
+      try {
+        this.setGuestDebug(m, e.cfg);
+        while (m.cpu.insns < e.to) {
+          out = this.once(Math.min(this.slice, e.to - m.cpu.insns), m);
+          if (out.kind !== "intr" && out.kind !== "io") break;
+          if (!(await pause())) return;
+        }
+      } finally {
+        this.removePatches(m, e.patches, saved);
+        if (out.kind === "io") this.completeIo(m);
+      }
+      if (!(await pause())) return;
+    }
+    if (gen !== this.prepGen || this.disposed) return;
+    this.spare = { m, entries, count: m.cpu.insns };
+  }
+
   private regAccessFor(m: Machine): RegisterAccess {
-    return new RegisterAccess(m.vcpu, m.vm.checkExtension(KVM_CAP.XSAVE2) || 4096);
+    return new RegisterAccess(m.vcpu, m.vm.checkExtension(KVM_CAP.XSAVE2) || 4096, () => (m === this.machine ? this.hostView().fpstate?.xstate_bv ?? null : null));
   }
 
   // ---------------------------------------------------------------- state queries
@@ -135,9 +219,17 @@ export class DebugEngine {
     return { reason, insns: this.insns, rip: loc.rip, pc: loc.lin, live: true, text, ...extra };
   }
 
-  registers(): RegInfo[] { return registerList(); }
+  private present: RegInfo[] | null = null;
+  /** the registers this vCPU has (no zmm16+ without AVX-512, no tiles without AMX) */
+  registers(): RegInfo[] {
+    return (this.present ??= this.readRegisters((rd) => registerList().filter((r) => rd(r.name) !== null)));
+  }
   /** bigint for registers up to 8 bytes, little-endian bytes for st0-7, xmm/ymm/zmm, tilecfg, tmm; null when unknown/absent */
   readRegister(name: string): bigint | Uint8Array | null { return this.regsAccess.read(name); }
+  /** many reads with the vCPU state fetched once (KVM_GET_REGS/SREGS/XSAVE2 a single time) */
+  readRegisters<T>(fn: (read: (name: string) => bigint | Uint8Array | null) => T): T {
+    return this.regsAccess.batch(() => fn((n) => this.regsAccess.read(n)));
+  }
   /** write a register (journaled: replayed at this instruction count on reverse execution) */
   writeRegister(name: string, value: bigint | Uint8Array): boolean {
     this.assertStopped();
@@ -280,14 +372,17 @@ export class DebugEngine {
         if (stepOver || this.bpAtPc()) {
           stepOver = false;
           const out = this.runSync({ control: KVM_GUESTDBG.ENABLE | KVM_GUESTDBG.SINGLESTEP, debugreg: [], bitmap: this.bitmap() }, [], this.insns + 1, true);
-          const st = this.classify(out, null);
+          // an IO exit of the stepped instruction stops only when asked for (setIoStops)
+          const st = out.kind === "io" && !this.ioStopFor(out.exit!) ? null : this.classify(out, null);
           if (st && st.reason !== "step") return this.setStop(st);
         }
         const { cfg, patches, linPatch } = this.bpConfig();
-        this.insertPatches(this.machine, patches);
-        const entry: Entry = { op: "run", cfg, patches, to: this.insns };
+        const saved = this.insertPatches(this.machine, patches);
+        let entry: Entry & { op: "run" } = { op: "run", cfg, patches, to: this.insns };
         this.journal.push(entry);
-        let out: Outcome;
+        this.prepGen++;
+        let slices = 0;
+        let out: Outcome = { kind: "intr" };
         try {
           this.setGuestDebug(this.machine, cfg);
           for (;;) {
@@ -295,6 +390,8 @@ export class DebugEngine {
             entry.to = this.insns;
             if (out.kind === "intr") {
               if (this.insns >= limit) break;
+              // a journal segment boundary now and then (between KVM_RUNs: replays the same)
+              if (++slices % CHECKPOINT_SLICES === 0) { entry = { op: "run", cfg, patches, to: this.insns }; this.journal.push(entry); }
               await new Promise((r) => setImmediate(r));
               if (this.pausing) break;
               continue;
@@ -303,8 +400,8 @@ export class DebugEngine {
             break;
           }
         } finally {
-          this.removePatches(this.machine, patches);
-          this.completeIo();
+          this.removePatches(this.machine, patches, saved);
+          if (out.kind === "io") this.completeIo();
         }
         if (out.kind === "intr") return this.setStop(this.makeStop(this.insns >= limit ? "budget" : "pause", this.insns >= limit ? "instruction budget reached" : "paused"));
         // an INT3 patch that is not ours at this linear address (another linear alias, or a linear
@@ -349,6 +446,7 @@ export class DebugEngine {
     this.muted = true;
     try {
       this.journal = [];
+      this.prepGen++;
       this.machine = this.build();
       this.regsAccess = this.regAccessFor(this.machine);
       this.terminal = null;
@@ -398,14 +496,18 @@ export class DebugEngine {
   private replay(target: number): void {
     const t0 = performance.now();
     const old = this.journal;
-    this.journal = [];
+    this.prepGen++;                                   // a preparation in progress gives up
+    const sp = this.spareFor(old, target);
+    this.spare = null;
+    this.journal = sp ? sp.entries.slice() : [];
     this.muted = true;
     this.terminal = null;
     this.pendingExc = null;
     try {
-      this.machine = this.build();
+      this.machine = sp ? sp.m : this.build();
       this.regsAccess = this.regAccessFor(this.machine);
-      for (const e of old) {
+      if (sp) this.stats.spareHits++;
+      for (const e of old.slice(sp ? sp.entries.length : 0)) {
         if (e.op === "write") {
           // writes made at the target count are part of the latest state there
           if (e.at > target) break;
@@ -430,7 +532,8 @@ export class DebugEngine {
   private runSync(cfg: GuestDebugCfg, patches: number[], to: number, stopIo: boolean): Outcome {
     const entry: Entry = { op: "run", cfg, patches, to: this.insns };
     this.journal.push(entry);
-    this.insertPatches(this.machine, patches);
+    this.prepGen++;
+    const saved = this.insertPatches(this.machine, patches);
     let out: Outcome = { kind: "intr" };
     try {
       this.setGuestDebug(this.machine, cfg);
@@ -444,15 +547,16 @@ export class DebugEngine {
       // a single step that ends in an IO exit is complete once the IO is
       if (out.kind === "io" && this.insns >= to) entry.to = this.insns;
     } finally {
-      this.removePatches(this.machine, patches);
-      this.completeIo();
+      this.removePatches(this.machine, patches, saved);
+      // a port IN's data reaches RAX at the next KVM_RUN: complete it now (immediate_exit), so a
+      // stop after an IO exit shows the finished instruction
+      if (out.kind === "io") this.completeIo();
     }
     return out;
   }
 
   /** One KVM_RUN of at most `budget` instructions, with the exit handled like Machine.run. */
-  private once(budget: number): Outcome {
-    const m = this.machine;
+  private once(budget: number, m: Machine = this.machine): Outcome {
     m.host.kvm.runBudget = Math.max(1, budget);
     let e: VcpuExit;
     try { e = m.vcpu.run(); } catch (err) {
@@ -468,22 +572,21 @@ export class DebugEngine {
   }
 
   /** complete a pending port IN (KVM_RUN with immediate_exit: complete_userspace_io, -EINTR) */
-  private completeIo(): void {
-    const m = this.machine;
+  private completeIo(m: Machine = this.machine): void {
     if (m.host.oops) return;
     m.vcpu.setImmediateExit(true);
     try { m.vcpu.run(); } catch { /* a dead VM */ } finally { m.vcpu.setImmediateExit(false); }
   }
 
+  private gdKey = new WeakMap<Machine, string>();
   private setGuestDebug(m: Machine, cfg: GuestDebugCfg): void {
+    // kvm_guest_debug.pad carries the exception bitmap (x86kvm extension, kvm/x86.ts)
     const control = cfg.control | (cfg.bitmap ? KVM_GUESTDBG.ENABLE | X86KVM_GUESTDBG_EXC_BITMAP : 0);
-    // kvm_guest_debug.pad carries the exception bitmap (x86kvm extension)
-    const b = new Uint8Array(72), dv = new DataView(b.buffer);
-    dv.setUint32(0, control >>> 0, true);
-    dv.setUint32(4, cfg.bitmap >>> 0, true);
-    cfg.debugreg.forEach((v, i) => dv.setBigUint64(8 + 8 * i, v, true));
-    const r = m.host.ioctl(m.vcpu.fd, KVM_SET_GUEST_DEBUG_REQ, b);
-    if (r < 0) throw new KvmError("KVM_SET_GUEST_DEBUG", -r);
+    // the same setting again changes nothing in KVM: skip the ioctl (replays of many steps)
+    const key = `${control}/${cfg.bitmap}/${cfg.debugreg.join(",")}`;
+    if (this.gdKey.get(m) === key) return;
+    m.vcpu.setGuestDebug({ control, debugreg: cfg.debugreg, pad: cfg.bitmap });
+    this.gdKey.set(m, key);
   }
 
   private bitmap(): number { let b = 0; for (const v of this.excStops) b |= 1 << v; return b >>> 0; }
@@ -514,25 +617,25 @@ export class DebugEngine {
     return { cfg: { control, debugreg, bitmap: this.bitmap() }, patches: [...patches], linPatch };
   }
 
-  private saved = new Map<number, number>();
-  private insertPatches(m: Machine, patches: number[]): void {
-    this.saved.clear();
+  /** write INT3 at each patch address; returns the original bytes (fills `saved` when given) */
+  private insertPatches(m: Machine, patches: number[], saved = new Map<number, number>()): Map<number, number> {
     for (const pa of patches) {
       const h = physToHost(m.cpu, pa);
       if (!h) continue;
-      this.saved.set(pa, m.cpu.bytes[h.host]);
+      saved.set(pa, m.cpu.bytes[h.host]);
       m.cpu.bytes[h.host] = 0xcc;
       m.cpu.ex.code_written(pa, 1);
     }
+    return saved;
   }
-  private removePatches(m: Machine, patches: number[]): void {
+  private removePatches(m: Machine, patches: number[], saved: Map<number, number>): void {
     for (const pa of patches) {
-      const h = physToHost(m.cpu, pa), old = this.saved.get(pa);
+      const h = physToHost(m.cpu, pa), old = saved.get(pa);
       if (!h || old === undefined) continue;
       m.cpu.bytes[h.host] = old;
       m.cpu.ex.code_written(pa, 1);
     }
-    this.saved.clear();
+    saved.clear();
   }
 
   private bpAtPc(): boolean {
@@ -547,6 +650,14 @@ export class DebugEngine {
   }
 
   /** re-inject an intercepted exception the guest has not moved past (KVM_SET_VCPU_EVENTS), journaled */
+  /** Drop the exception of the last exception stop: resuming runs the faulting instruction again instead of delivering it (gdb's `signal 0`). */
+  discardException(): void { this.pendingExc = null; }
+  /** the exception an exception stop left to deliver on resume, if any */
+  pendingException(): { vector: number; errorCode?: number } | null {
+    const p = this.pendingExc;
+    return p ? { vector: p.vector, ...(p.hasErr ? { errorCode: p.err } : {}) } : null;
+  }
+
   private reinject(): void {
     const p = this.pendingExc;
     this.pendingExc = null;
@@ -568,6 +679,7 @@ export class DebugEngine {
   private setStop(st: Stop): Stop {
     this.lastStop = st;
     this.highWater = Math.max(this.highWater, this.insns);
+    this.schedulePrep();
     if (!st.live) this.terminal = st;
     return st;
   }
@@ -594,7 +706,7 @@ export class DebugEngine {
     }
     if (e.exception === 3) {
       const pa = linearToPhys(c, e.pc);
-      const ours = pa !== null && this.saved !== null && this.bps.some((b) => b.kind === "physical" && b.address === pa);
+      const ours = pa !== null && this.bps.some((b) => b.kind === "physical" && b.address === pa);
       const linHit = pa !== null && linPatch?.get(Number(pa))?.includes(e.pc);
       if (ours || linHit) {
         const bp = this.bps.find((b) => (b.kind === "physical" ? b.address === pa : b.address === e.pc))!;
@@ -662,7 +774,16 @@ export class DebugEngine {
     return out.slice(0, count);
   }
 
-  dispose(): void { this.dis?.free(); this.dis = null; }
+  dispose(): void {
+    this.dis?.free();
+    this.dis = null;
+    if (this.prepTimer) clearTimeout(this.prepTimer);
+    this.prepTimer = null;
+    this.prepGen++;
+    this.spare = null;
+    this.disposed = true;
+  }
+
 }
 
 export interface DisasmLine { address: bigint; bytes: Uint8Array; text: string; length: number }
@@ -674,5 +795,3 @@ export interface HostView {
   oops: string | null;
   events: { kind: string; insns: number; exitReason: number; port?: number; calls: string[]; oops?: string }[];
 }
-
-import { KVM_SET_GUEST_DEBUG as KVM_SET_GUEST_DEBUG_REQ } from "../uapi/ioctl";

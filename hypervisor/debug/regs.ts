@@ -28,6 +28,8 @@ export function registerList(): RegInfo[] {
   add("general", 8, ...GPR_NAMES, "rip", "rflags");
   add("segment", 2, ...SEG_NAMES, "tr", "ldtr");
   add("segment", 8, "fs_base", "gs_base", "k_gs_base", "gdtr_base", "idtr_base");
+  for (const sg of [...SEG_NAMES, "tr", "ldtr"]) add("segment", 8, `${sg}.base`, `${sg}.limit`, `${sg}.type`, `${sg}.dpl`, `${sg}.present`, `${sg}.db`, `${sg}.l`, `${sg}.g`, `${sg}.s`, `${sg}.avl`, `${sg}.unusable`);
+  add("segment", 8, "gdtr.base", "gdtr.limit", "idtr.base", "idtr.limit");
   add("control", 8, "cr0", "cr2", "cr3", "cr4", "cr8", "efer");
   add("xsave", 8, "xcr0", "xinuse", "xstate_bv", "xfd", "xfd_err", "xss");
   add("xsave", 4, "pkru");
@@ -61,7 +63,7 @@ const SEG_SREGS: Record<string, keyof KvmSregs> = { cs: "cs", ss: "ss", ds: "ds"
 export class RegisterAccess {
   private offsets = new Map<number, { off: number; size: number }>();
   private xsaveSize: number;
-  constructor(private readonly vcpu: VcpuFd, xsaveSize: number) {
+  constructor(private readonly vcpu: VcpuFd, xsaveSize: number, private readonly xinuse?: () => bigint | null) {
     this.xsaveSize = Math.max(4096, xsaveSize);
     for (const e of vcpu.getCpuid2()) if (e.fn === 0xd && e.idx >= 2 && e.idx < 64 && e.eax) this.offsets.set(e.idx, { off: e.ebx >>> 0, size: e.eax >>> 0 });
   }
@@ -69,28 +71,53 @@ export class RegisterAccess {
   /** where component `c` lives in the standard-format image, or null when the guest has none */
   component(c: number): { off: number; size: number } | null { return this.offsets.get(c) ?? null; }
 
-  xsave(): Uint8Array { return this.vcpu.getXsave2(this.xsaveSize); }
+  xsave(): Uint8Array { return this.cache ? (this.cache.xsave ??= this.vcpu.getXsave2(this.xsaveSize)) : this.vcpu.getXsave2(this.xsaveSize); }
+  private getRegs(): KvmRegs { return this.cache ? (this.cache.regs ??= this.vcpu.getRegs()) : this.vcpu.getRegs(); }
+  private getSregs(): KvmSregs { return this.cache ? (this.cache.sregs ??= this.vcpu.getSregs()) : this.vcpu.getSregs(); }
+  private cache: { xsave?: Uint8Array; regs?: KvmRegs; sregs?: KvmSregs } | null = null;
+  /** run fn with the vCPU state read once (many reads, no writes in between) */
+  batch<T>(fn: () => T): T {
+    this.cache = {};
+    try { return fn(); } finally { this.cache = null; }
+  }
   xstateBv(buf = this.xsave()): bigint { return new DataView(buf.buffer, buf.byteOffset).getBigUint64(512, true); }
 
   private msr(idx: number): bigint | null {
     try { const r = this.vcpu.getMsrs([idx]); return r.length ? r[0].data : null; } catch { return null; }
   }
 
+  /** cs.base, ss.limit, tr.type …, gdtr.limit: one field of a segment or descriptor-table register (KVM_GET_SREGS) */
+  private segField(n: string): bigint | null | undefined {
+    const m = /^(cs|ss|ds|es|fs|gs|tr|ldtr|gdtr|idtr)\.(base|limit|selector|type|dpl|present|db|l|g|s|avl|unusable)$/.exec(n);
+    if (!m) return undefined;
+    const sr = this.getSregs();
+    if (m[1] === "gdtr" || m[1] === "idtr") {
+      const t = sr[m[1] === "gdtr" ? "gdt" : "idt"];
+      return m[2] === "base" ? t.base : m[2] === "limit" ? BigInt(t.limit) : null;
+    }
+    const seg = sr[SEG_SREGS[m[1]]] as KvmSegment;
+    const v = seg[m[2] as keyof KvmSegment];
+    return typeof v === "bigint" ? v : BigInt(v >>> 0);
+  }
+
   /** The value of a register: bigint for scalars (≤ 8 bytes), little-endian bytes for wider ones. null: unknown name or not present. */
   read(name: string): bigint | Uint8Array | null {
     const n = name.toLowerCase();
     if ((GPR_NAMES as readonly string[]).includes(n) || n === "rip" || n === "rflags" || n === "eflags") {
-      return this.vcpu.getRegs()[(n === "eflags" ? "rflags" : n) as keyof KvmRegs];
+      return this.getRegs()[(n === "eflags" ? "rflags" : n) as keyof KvmRegs];
     }
-    if (n in SEG_SREGS) return BigInt((this.vcpu.getSregs()[SEG_SREGS[n]] as KvmSegment).selector);
-    if (n === "fs_base" || n === "gs_base") return (this.vcpu.getSregs()[n === "fs_base" ? "fs" : "gs"] as KvmSegment).base;
+    if (n in SEG_SREGS) return BigInt((this.getSregs()[SEG_SREGS[n]] as KvmSegment).selector);
+    const sf = this.segField(n);
+    if (sf !== undefined) return sf;
+    if (n === "fs_base" || n === "gs_base") return (this.getSregs()[n === "fs_base" ? "fs" : "gs"] as KvmSegment).base;
     if (n === "k_gs_base" || n === "xfd" || n === "xfd_err" || n === "xss") return this.msr(MSR_IDX[n]);
-    if (n === "gdtr_base" || n === "idtr_base") return this.vcpu.getSregs()[n === "gdtr_base" ? "gdt" : "idt"].base;
-    if (["cr0", "cr2", "cr3", "cr4", "cr8", "efer"].includes(n)) return this.vcpu.getSregs()[n as "cr0"] as bigint;
+    if (n === "gdtr_base" || n === "idtr_base") return this.getSregs()[n === "gdtr_base" ? "gdt" : "idt"].base;
+    if (["cr0", "cr2", "cr3", "cr4", "cr8", "efer"].includes(n)) return this.getSregs()[n as "cr0"] as bigint;
     if (n === "xcr0") return this.vcpu.getXcrs().xcrs.find((x) => x.xcr === 0)?.value ?? null;
     const buf = this.xsave(), dv = new DataView(buf.buffer, buf.byteOffset);
-    // XINUSE as a VMM can know it: the XSTATE_BV of the image the kernel saved with XSAVES (which
-    // writes XINUSE & RFBM there); components in their init state have their bit clear
+    // XINUSE as the host knows it: the XSTATE_BV of the image the kernel saved with XSAVES at the
+    // last VM exit (XINUSE & RFBM); xstate_bv is the header of the KVM_GET_XSAVE2 (uabi) copy
+    if (n === "xinuse") { const x = this.xinuse?.(); if (x !== undefined && x !== null) return x; }
     if (n === "xinuse" || n === "xstate_bv") return dv.getBigUint64(512, true);
     const x = this.xmmLike(n, buf);
     if (x !== undefined) return x;
@@ -152,6 +179,20 @@ export class RegisterAccess {
         else if (n === "fs_base" || n === "gs_base") (s[n === "fs_base" ? "fs" : "gs"] as KvmSegment).base = BigInt.asUintN(64, big);
         else if (n === "gdtr_base" || n === "idtr_base") s[n === "gdtr_base" ? "gdt" : "idt"].base = BigInt.asUintN(64, big);
         else (s as unknown as Record<string, bigint>)[n] = BigInt.asUintN(64, big);
+        this.vcpu.setSregs(s);
+        return true;
+      }
+      const sm = /^(cs|ss|ds|es|fs|gs|tr|ldtr|gdtr|idtr)\.(base|limit|selector|type|dpl|present|db|l|g|s|avl|unusable)$/.exec(n);
+      if (sm) {
+        const s = this.vcpu.getSregs();
+        if (sm[1] === "gdtr" || sm[1] === "idtr") {
+          const t = s[sm[1] === "gdtr" ? "gdt" : "idt"];
+          if (sm[2] === "base") t.base = BigInt.asUintN(64, big); else if (sm[2] === "limit") t.limit = Number(big & 0xffffn); else return false;
+        } else {
+          const seg = s[SEG_SREGS[sm[1]]] as KvmSegment;
+          if (sm[2] === "base") seg.base = BigInt.asUintN(64, big);
+          else (seg as unknown as Record<string, number>)[sm[2]] = Number(big & 0xffffffffn);
+        }
         this.vcpu.setSregs(s);
         return true;
       }

@@ -210,16 +210,18 @@ export function encodeVcpuEvents(e: KvmVcpuEvents): Uint8Array {
 export function emptyVcpuEvents(): KvmVcpuEvents { return decodeVcpuEvents(new Uint8Array(64)); }
 
 // ---- kvm_guest_debug (72), kvm_interrupt (4) ----
-export interface KvmGuestDebug { control: number; debugreg: bigint[] }
+/** struct kvm_guest_debug; `pad` carries the exception bitmap of the x86kvm extension X86KVM_GUESTDBG_EXC_BITMAP (kvm/x86.ts) */
+export interface KvmGuestDebug { control: number; debugreg: bigint[]; pad?: number }
 export function encodeGuestDebug(g: KvmGuestDebug): Uint8Array {
   const b = new Uint8Array(72), d = dvOf(b);
   d.setUint32(0, g.control >>> 0, true);
+  d.setUint32(4, (g.pad ?? 0) >>> 0, true);
   for (let i = 0; i < 8; i++) d.setBigUint64(8 + 8 * i, U64(g.debugreg[i] ?? 0n), true);
   return b;
 }
 export function decodeGuestDebug(b: Uint8Array): KvmGuestDebug {
   const d = dvOf(b);
-  return { control: d.getUint32(0, true), debugreg: [0, 1, 2, 3, 4, 5, 6, 7].map((i) => d.getBigUint64(8 + 8 * i, true)) };
+  return { control: d.getUint32(0, true), pad: d.getUint32(4, true), debugreg: [0, 1, 2, 3, 4, 5, 6, 7].map((i) => d.getBigUint64(8 + 8 * i, true)) };
 }
 export function encodeInterrupt(irq: number): Uint8Array { const b = new Uint8Array(4); dvOf(b).setUint32(0, irq >>> 0, true); return b; }
 
