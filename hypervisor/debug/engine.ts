@@ -276,17 +276,11 @@ export class DebugEngine {
   /** The host's side: the kernel behaviour in force and the guest fpstate as the kernel model holds it. */
   hostView(): HostView {
     const m = this.machine, k = m.host.kernel;
-    const vcpu = m.host.kvm.vcpuOf(m.vcpu.fd) as unknown as { fpu: { v?: { guest_fpu?: { fpstate?: Record<string, unknown> } } } } | undefined;
-    const fps = vcpu?.fpu?.v?.guest_fpu?.fpstate as undefined | { regs: number; size: number; user_size: number; xfeatures: bigint; user_xfeatures: bigint; xfd: bigint; is_guest: boolean; in_use: boolean };
-    let fpstate: HostView["fpstate"] = null;
-    if (fps) {
-      const dv = m.cpu.view;
-      fpstate = {
-        xfeatures: fps.xfeatures, user_xfeatures: fps.user_xfeatures, xfd: fps.xfd, size: fps.size, user_size: fps.user_size,
-        is_guest: fps.is_guest, in_use: fps.in_use,
-        xstate_bv: dv.getBigUint64(fps.regs + 512, true), xcomp_bv: dv.getBigUint64(fps.regs + 520, true),
-      };
-    }
+    const f = m.host.guestFpstate(m.vcpu.fd);
+    const fpstate: HostView["fpstate"] = f && {
+      xfeatures: f.xfeatures, user_xfeatures: f.user_xfeatures, xfd: f.xfd, size: f.size, user_size: f.user_size,
+      is_guest: f.is_guest, in_use: f.in_use, xstate_bv: f.xstate_bv, xcomp_bv: f.xcomp_bv,
+    };
     return {
       kernel: { version: k.version, id: k.id },
       model: m.model.name,

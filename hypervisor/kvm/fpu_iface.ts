@@ -59,7 +59,7 @@ export interface GuestFpstateView {
   /** the kernel behaviour in force (hypervisor/kernels.ts: id 'B4', name 'xfd-clear', reference version '6.19') */
   kernel: { id: string; name: string; version: string };
   /** fpstate->xfeatures, ->user_xfeatures, ->xfd, ->size, ->user_size; fpu_guest->xfeatures, ->xfd_err, ->uabi_size */
-  xfeatures: bigint; user_xfeatures: bigint; xfd: bigint; size: number; user_size: number;
+  xfeatures: bigint; user_xfeatures: bigint; xfd: bigint; size: number; user_size: number; is_guest: boolean; in_use: boolean;
   guest_xfeatures: bigint; xfd_err: bigint; uabi_size: number;
   /** XSTATE_BV / XCOMP_BV of the saved register image in kernel memory */
   xstate_bv: bigint; xcomp_bv: bigint;

@@ -221,6 +221,7 @@ class KernelVcpuFpu implements VcpuFpu {
     return {
       kernel: { id: k.id, name: k.name, version: k.version },
       xfeatures: fps.xfeatures, user_xfeatures: fps.user_xfeatures, xfd: fps.xfd, size: fps.size, user_size: fps.user_size,
+      is_guest: fps.is_guest, in_use: fps.in_use,
       guest_xfeatures: g.xfeatures, xfd_err: g.xfd_err, uabi_size: g.uabi_size,
       xstate_bv: img.xstate_bv, xcomp_bv: img.xcomp_bv,
       live: !v.task.TIF_NEED_FPU_LOAD && !v.task.dead && this.host.fpregs_owner === v.task.fpu && v.task.fpu.fpstate === fps,
