@@ -11,7 +11,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { EmuRunner } from "../helpers/emu";
 import { nativeAvailable, nativeInfo, runNative, DATA_BASE, DEFAULT_RSP, type NativeCase, type NativeResult } from "../native/native";
-import { VSPECS, legacy, vex, type VSpec, type ModRMOperand } from "../helpers/vecenc";
+import { VSPECS, legacy, vex, needsV, type VSpec, type ModRMOperand } from "../helpers/vecenc";
 
 const nat = nativeAvailable();
 const emu = new EmuRunner();
@@ -68,14 +68,6 @@ function forms(sp: VSpec, seed: number): { label: string; code: number[] }[] {
   }
   return out;
 }
-/** Rows whose VEX form has a vvvv source (H operand). */
-function needsV(sp: VSpec): boolean {
-  if (sp.gpr === "reg" || sp.memOnly) return false;
-  if (/pabs|pshuf[dlh]|ptest|pmov[sz]x|pextr|store/.test(sp.name) && !/pshufb/.test(sp.name)) return false;
-  if (/movs[sd] load/.test(sp.name)) return true;   // register form merges vvvv; memory form needs 1111 (both tested)
-  return true;
-}
-
 function diff(n: NativeResult, e: NativeResult): string | null {
   const d: string[] = [];
   if (n.status !== e.status || n.vector !== e.vector) d.push(`status ${n.status}#${n.vector} / ${e.status}#${e.vector}`);

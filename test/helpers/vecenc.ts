@@ -106,3 +106,18 @@ export const VSPECS: VSpec[] = [
   s("66 0F 38 2A", "movntdqa", { memOnly: true }), s("F2 0F F0", "lddqu", { memOnly: true }),
   s("NP 0F C3", "movnti", { gpr: "reg", memOnly: true, msize: 4 }),
 ];
+
+/** Rows whose VEX form has a vvvv source (H operand); the others need vvvv = 1111b. */
+export function needsV(sp: VSpec): boolean {
+  if (sp.gpr === "reg" || sp.memOnly || sp.ext !== undefined) return false;
+  if (/pabs|pshuf[dlh]|ptest|pmov[sz]x|pextr|store/.test(sp.name)) return false;
+  return true;
+}
+/** Does the instruction write memory (its memory form is a store)? */
+export function isStore(sp: VSpec): boolean {
+  return /store|pextr|movnt(dq|ps|pd|i)$/.test(sp.name) && !/pextrw Gd/.test(sp.name);
+}
+/** Does the instruction write the general register its gpr field names? */
+export function writesGpr(sp: VSpec): boolean {
+  return sp.gpr !== undefined && !/pinsr|movnti/.test(sp.name);
+}
