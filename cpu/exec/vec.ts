@@ -18,16 +18,16 @@ import { touch_vreg, touch_kreg, amd_flavour } from "./xsave";
 
 // ---- register file addressing ----
 // Vector register n (0..31) is split across the XSAVE components.
-@inline function xmm_at(n: u32): usize { return n < 16 ? XSTATE + X_XMM + n * 16 : XSTATE + X_HI16 + (n - 16) * 64; }
+@inline export function xmm_at(n: u32): usize { return n < 16 ? XSTATE + X_XMM + n * 16 : XSTATE + X_HI16 + (n - 16) * 64; }
 @inline function yhi_at(n: u32): usize { return n < 16 ? XSTATE + X_YMMH + n * 16 : XSTATE + X_HI16 + (n - 16) * 64 + 16; }
 @inline function zhi_at(n: u32): usize { return n < 16 ? XSTATE + X_ZMMH + n * 32 : XSTATE + X_HI16 + (n - 16) * 64 + 32; }
 @inline function kreg_at(n: u32): usize { return XSTATE + X_KREG + n * 8; }
 
-const A = memory.data(64);
-const B = memory.data(64);
-const D = memory.data(64);
+export const A = memory.data(64);
+export const B = memory.data(64);
+export const D = memory.data(64);
 
-function vget(n: u32, dst: usize, len: u32): void {
+export function vget(n: u32, dst: usize, len: u32): void {
   memory.copy(dst, xmm_at(n), 16);
   if (len > 16) memory.copy(dst + 16, yhi_at(n), 16);
   if (len > 32) memory.copy(dst + 32, zhi_at(n), 32);
@@ -35,7 +35,7 @@ function vget(n: u32, dst: usize, len: u32): void {
 // Write `len` bytes to register n. `zero_upper` (VEX/EVEX) clears the rest up
 // to 512 bits. XINUSE: the components of the bytes written — the XMM part
 // (bit 1), YMM_Hi128 (2), ZMM_Hi256 (6) for n < 16; Hi16_ZMM (7) for n ≥ 16.
-function vset(n: u32, src: usize, len: u32, zero_upper: bool): void {
+export function vset(n: u32, src: usize, len: u32, zero_upper: bool): void {
   memory.copy(xmm_at(n), src, 16);
   if (len > 16) memory.copy(yhi_at(n), src + 16, 16);
   else if (zero_upper) memory.fill(yhi_at(n), 0, 16);
@@ -59,11 +59,11 @@ function vset_zero_idiom(n: u32, len: u32, zero_upper: bool): void {
 }
 
 // ---- enable gates (isa.md §8.2) ----
-@inline function kind(r: usize): u32 { return load<u32>(r, R_VEX) >> V_KIND_SHIFT; }
-@inline function vlen(r: usize): u32 { return 16 << ((load<u32>(r, R_VEX) >> V_L_SHIFT) & 3); }
-@inline function vvvv(r: usize): u32 { return load<u32>(r, R_VEX) & V_VVVV; }
+@inline export function kind(r: usize): u32 { return load<u32>(r, R_VEX) >> V_KIND_SHIFT; }
+@inline export function vlen(r: usize): u32 { return 16 << ((load<u32>(r, R_VEX) >> V_L_SHIFT) & 3); }
+@inline export function vvvv(r: usize): u32 { return load<u32>(r, R_VEX) & V_VVVV; }
 
-function gate(r: usize): bool {
+export function gate(r: usize): bool {
   const k = kind(r);
   const c0 = load<u64>(STATE + S_CR0);
   if (k == 0) {
@@ -87,7 +87,7 @@ function gate(r: usize): bool {
 // EVEX.b: a memory source is one element (W: 8 bytes, else 4) broadcast to
 // every lane. With a register source it would select rounding, which integer
 // rows do not have; silicon ignores it there (Zen 4, test/cpu/vec.test.ts).
-function src_rm(r: usize, M: bool, dst: usize, len: u32, align: u32): bool {
+export function src_rm(r: usize, M: bool, dst: usize, len: u32, align: u32): bool {
   if (M && kind(r) == 2 && (load<u32>(r, R_VEX) & V_B)) {
     const esz: u32 = (load<u32>(r, R_VEX) & V_W) ? 8 : 4;
     const v = ld(mem_lin(r, esz, false), esz, <u32>load<u8>(r, R_SEG));
@@ -115,7 +115,7 @@ function src_rm(r: usize, M: bool, dst: usize, len: u32, align: u32): bool {
 }
 // Store `len` bytes (or only the elements enabled in `emask`, element size
 // `esz`) to memory, probing both ends first so a fault writes nothing.
-function dst_mem(r: usize, src: usize, len: u32, align: u32, emask: u64, esz: u32): bool {
+export function dst_mem(r: usize, src: usize, len: u32, align: u32, emask: u64, esz: u32): bool {
   const lin = mem_lin(r, len, true);
   if (fault_pending) return false;
   if (align && (<u32>lin & (align - 1))) { raise_gp(0); return false; }
