@@ -5,14 +5,14 @@
 // write marks the XSAVE components it touched in use (XINUSE, measured on
 // silicon, isa.md §5 table).
 import {
-  STATE, XSTATE, S_CR0, S_CR4, S_XCR0, S_FEAT, S_MODE, S_XINUSE, X_XMM, X_YMMH, X_ZMMH, X_HI16, X_KREG,
+  STATE, XSTATE, S_CR0, S_CR4, S_CPL, S_RFLAGS, S_XCR0, S_FEAT, S_MODE, S_XINUSE, X_XMM, X_YMMH, X_ZMMH, X_HI16, X_KREG,
   MODE_PE, MODE_VM86, MODE_64, FEAT_AVX, FEAT_AVX512,
 } from "../layout";
 import { rdreg, wrreg, CR0_EM, CR0_TS, CR4_OSFXSR, CR4_OSXSAVE, ZF, CF } from "../state";
 import { mem_lin } from "./operand";
 import { R_REG, R_RM, R_SEG, R_VEX, R_IMM, R_PFX, V_VVVV, V_L_SHIFT, V_W, V_AAA_SHIFT, V_Z, V_B, V_KIND_SHIFT } from "../decode/decoder";
 import { ld, st, probe_write } from "../mmu/access";
-import { fault_pending, raise, raise_gp, raise_ud, ST_OK, ST_FAULT, X86_TRAP_NM } from "../except/fault";
+import { fault_pending, raise, raise_gp, raise_ud, ST_OK, ST_FAULT, X86_TRAP_NM, X86_TRAP_AC } from "../except/fault";
 import { set_arith } from "../flags";
 import { touch_vreg, touch_kreg, amd_flavour } from "./xsave";
 
@@ -83,6 +83,19 @@ export function gate(r: usize): bool {
 }
 
 // ---- operands ----
+// #AC for a 16-byte-or-wider operand that is not 16-byte aligned while
+// alignment checking is on (CPL3, CR0.AM, RFLAGS.AC); measured on Zen 4: the
+// legacy unaligned forms (MOVUPS/MOVDQU/LDDQU) and every VEX form fault too,
+// and a 32-byte operand needs only 16-byte alignment. Narrower operands are
+// checked by the ordinary loads and stores. A non-canonical address is left
+// to the #GP/#SS of the access itself.
+function ac_wide(lin: u64, len: u32): bool {
+  if (len < 16 || !(<u32>lin & 15) || load<u32>(STATE + S_CPL) != 3 ||
+      !(load<u64>(STATE + S_CR0) & 0x40000) || !(load<u64>(STATE + S_RFLAGS) & 0x40000)) return false;
+  if ((load<u32>(STATE + S_MODE) & MODE_64) && <u64>((<i64>(lin << 16)) >> 16) != lin) return false;
+  raise(X86_TRAP_AC, 0, true);
+  return true;
+}
 // Source r/m of `len` bytes into `dst` (register or memory; `align` 0 = none).
 // EVEX.b: a memory source is one element (W: 8 bytes, else 4) broadcast to
 // every lane. With a register source it would select rounding, which integer
@@ -99,6 +112,7 @@ export function src_rm(r: usize, M: bool, dst: usize, len: u32, align: u32): boo
   const lin = mem_lin(r, len, false);
   if (fault_pending) return false;
   if (align && (<u32>lin & (align - 1))) { raise_gp(0); return false; }
+  if (ac_wide(lin, len)) return false;
   const seg = <u32>load<u8>(r, R_SEG);
   if (len < 8) {
     const v = ld(lin, len, seg);
@@ -119,6 +133,7 @@ export function dst_mem(r: usize, src: usize, len: u32, align: u32, emask: u64, 
   const lin = mem_lin(r, len, true);
   if (fault_pending) return false;
   if (align && (<u32>lin & (align - 1))) { raise_gp(0); return false; }
+  if (ac_wide(lin, len)) return false;
   const seg = <u32>load<u8>(r, R_SEG);
   if (!probe_write(lin, len, seg)) return false;
   if (len < 8) return st(lin, len, len == 4 ? <u64>load<u32>(src) : load<u64>(src), seg);

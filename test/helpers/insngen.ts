@@ -13,7 +13,8 @@
 // on another family (e.g. "shift") is a one-line change there, and its
 // emitters are already here.
 import { CODE_BASE, DATA_BASE, DEFAULT_RSP, GPR, type NativeCase } from "../native/native";
-import { VSPECS, needsV, isStore, writesGpr } from "./vecenc";
+import { VSPECS, needsV, isStore, writesGpr, type VSpec } from "./vecenc";
+import { FSPECS, fpValue, fpMxcsr } from "./fpgen";
 
 export const ALL_FAMILIES = [
   "alu", "mov", "stack", "ctrl", "flagctl", "misc", "io", "intr", "system",
@@ -47,7 +48,11 @@ export class Rng {
 
 const M64 = (1n << 64n) - 1n;
 /** DATA offsets of the vector-register images loaded first / stored last ("vec" family). */
-const VEC_IN = 0xc00, VEC_OUT = 0xe00;
+const VEC_IN = 0xc00, VEC_OUT = 0xe00, MXCSR_IN = 0xbf0, MXCSR_OUT = 0xbf8;
+/** [disp32] absolute into DATA (SIB, no base, no index). */
+function absData(off: number): Mem {
+  return { kind: "mem", mod: 0, rm: 4, sib: (4 << 3) | 5, disp: Number(DATA_BASE) + off, dispSize: 4, rexX: 0, rexB: 0, a32: false };
+}
 /** Where base registers point: [DATA_BASE+WIN_LO, DATA_BASE+WIN_HI). */
 const WIN_LO = 0x400, WIN_HI = 0xc00;
 /** DATA bytes given random contents (the rest of DATA stays zero). */
@@ -344,10 +349,29 @@ export class SeqGen {
       const B = [0, 1, 0x7f, 0x80, 0x81, 0xfe, 0xff];
       for (let i = VEC_IN; i < VEC_IN + 0x200; i++) if (this.r.chance(0.4)) data[i] = this.r.pick(B);
       for (let n = 0; n < 16; n += 3) { data.fill(0, VEC_IN + n * 32, VEC_IN + n * 32 + 8); data[VEC_IN + n * 32] = this.r.int(70); }
+      // about half the registers hold float/double lanes from the FP generator
+      const dv = new DataView(data.buffer, data.byteOffset);
+      const rr = () => this.r.u32();
+      for (let n = 0; n < 16; n++) {
+        if (this.r.chance(0.5)) continue;
+        const f64 = this.r.chance(0.5);
+        for (let o = VEC_IN + n * 32; o < VEC_IN + n * 32 + 32; o += f64 ? 8 : 4) {
+          if (f64) dv.setBigUint64(o, fpValue(rr, true), true); else dv.setUint32(o, Number(fpValue(rr, false)), true);
+        }
+      }
       for (let n = 0; n < 16; n++) this.ymmAbs(0x6f, n, VEC_IN + n * 32);
+      // and MXCSR: any rounding mode, DAZ/FTZ, sometimes unmasked exceptions
+      for (let i = 0; i < 4; i++) dv.setUint32(0xbe0 + i * 4, fpMxcsr(rr), true);
+      if (this.r.chance(0.5)) {
+        dv.setUint32(MXCSR_IN, fpMxcsr(rr), true);
+        this.emit({ pfx: [], op: [0x0f, 0xae], reg: 2, rm: absData(MXCSR_IN) });
+      }
     }
     for (let i = 0; i < n && this.code.length < 3000; i++) this.one();
-    if (vec) for (let n = 0; n < 16; n++) this.ymmAbs(0x7f, n, VEC_OUT + n * 32);
+    if (vec) {
+      for (let n = 0; n < 16; n++) this.ymmAbs(0x7f, n, VEC_OUT + n * 32);
+      this.emit({ pfx: [], op: [0x0f, 0xae], reg: 3, rm: absData(MXCSR_OUT) });   // stmxcsr
+    }
     return {
       code: Uint8Array.from(this.code), gpr: this.gpr, rflags: this.rflags, dataSeed: 0n,
       patches: [{ addr: DATA_BASE, bytes: data }],
@@ -356,8 +380,7 @@ export class SeqGen {
 
   /** vmovdqu ymmN, [abs DATA+off] (0x6f) or the store (0x7f). */
   ymmAbs(op: number, n: number, off: number): void {
-    this.emit({ pfx: [], op: [op], reg: n, vex: { map: 1, pp: 2, L: 1, W: 0, vvvv: 0 },
-      rm: { kind: "mem", mod: 0, rm: 4, sib: (4 << 3) | 5, disp: Number(DATA_BASE) + off, dispSize: 4, rexX: 0, rexB: 0, a32: false } });
+    this.emit({ pfx: [], op: [op], reg: n, vex: { map: 1, pp: 2, L: 1, W: 0, vvvv: 0 }, rm: absData(off) });
   }
 
   /** Emit `inner` and return its bytes' length (for forward branches). */
@@ -756,14 +779,16 @@ const EMITTERS: Emitter[] = [
 
 // ---- vec: SSE/AVX rows of test/helpers/vecenc.ts VSPECS -----------------------
 const VIMMS = [0, 1, 7, 8, 15, 16, 31, 32, 33, 63, 64, 0x1b, 0x4e, 0x80, 0xff];
+const ALLV: VSpec[] = [...VSPECS, ...FSPECS.map((f) => ({ ...f, name: f.name + (f.noV ? " fp-noV" : " fp") }))];
+const needsVX = (sp: VSpec) => / fp-noV$/.test(sp.name) ? false : / fp$/.test(sp.name) ? true : needsV(sp);
 EMITTERS.push(["vec", 14, (g) => {
-  const r = g.r, sp = r.pick(VSPECS);
+  const r = g.r, sp = r.pick(ALLV);
   const useVex = r.chance(0.35);
   const isMem = sp.regOnly ? r.chance(0.03) : sp.memOnly ? r.chance(0.97) : r.chance(0.35);
   const e: Enc = { pfx: [], op: [] };
   if (useVex) {
     e.op = [sp.op];
-    const v = needsV(sp) || sp.ext !== undefined;
+    const v = needsVX(sp) || sp.ext !== undefined;
     e.vex = { map: sp.map, pp: sp.pp, L: r.int(2), W: r.chance(0.3) ? 1 : 0, vvvv: v || r.chance(0.03) ? r.int(16) : 0 };
     if (sp.gpr && writesGpr(sp) && e.vex.vvvv !== 0 && !v) e.vex.vvvv = 0;
   } else {
@@ -785,6 +810,10 @@ EMITTERS.push(["vec", 14, (g) => {
     e.rm = { kind: "reg", n: sp.gpr === "rm" ? (gdst ? g.dst() : g.src()) : r.int(16) };
   }
   if (sp.imm) e.imm = [r.chance(0.5) ? r.pick(VIMMS) : r.int(256)];
+  if (/ fp/.test(sp.name) && r.chance(0.3)) {
+    // reload MXCSR first: a fresh rounding mode / DAZ / FTZ / masks per FP instruction
+    g.emit({ pfx: [], op: [0x0f, 0xae], reg: 2, rm: absData(0xbe0 + r.int(4) * 4) });
+  }
   g.emit(e);
 }]);
 
