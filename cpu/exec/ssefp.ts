@@ -310,6 +310,39 @@ function f_cvt(v: u64, TO64: bool): u64 {
   return round_pack(u_sign, u_exp, u_sig, TO64);
 }
 
+// ROUNDPS/PD/SS/SD: round to an integral value by imm[1:0] (or MXCSR.RC when
+// imm[2]); imm[3] suppresses the precision exception. IE for an SNaN; no DE.
+function f_round(v: u64, F64: bool, imm: u32): u64 {
+  const c = unpack(v, F64);
+  if (c >= C_QNAN) { if (c == C_SNAN) fpre |= IE; return v | qbit(F64); }
+  if (c == C_INF) return v;
+  if (c == C_ZERO) return zero(u_sign, F64);
+  const e = u_exp;
+  if (e >= <i32>mbits(F64)) return v;
+  const rc = imm & 4 ? (mx >> 13) & 3 : imm & 3;
+  let n: u64, lost: bool;
+  if (e < 0) {
+    n = 0; lost = true;
+    const above_half = e == -1 && u_sig > (<u64>1 << 62);   // |x| > 0.5 (e == -1: |x| in [0.5, 1))
+    if (rc == 0) n = above_half ? 1 : 0;
+    else if (rc == 1) n = u_sign ? 1 : 0;
+    else if (rc == 2) n = u_sign ? 0 : 1;
+  } else {
+    const sh = <u64>(62 - e);
+    n = u_sig >> sh;
+    const rem = u_sig & ((<u64>1 << sh) - 1), half = <u64>1 << (sh - 1);
+    lost = rem != 0;
+    if (lost) {
+      if (rc == 0) { if (rem > half || (rem == half && (n & 1))) n++; }
+      else if (rc == 1) { if (u_sign) n++; }
+      else if (rc == 2) { if (!u_sign) n++; }
+    }
+  }
+  if (lost && !(imm & 8)) fpost |= PE;
+  if (n == 0) return zero(u_sign, F64);
+  return round_pack(u_sign, 62, n, F64);
+}
+
 // ---- instruction plumbing ----
 @inline function begin(): void { mx = load<u32>(XSTATE + X_MXCSR); fpre = 0; fpost = 0; }
 // Record the flags; true when the instruction must fault instead of writing.
@@ -357,7 +390,8 @@ function signaling(p: u32): bool {
 }
 
 // 0F 58/59/5C/5D/5E/5F/51/C2: FMT 0 ps, 1 pd, 2 ss, 3 sd. OP 0 add 1 mul
-// 2 sub 3 min 4 div 5 max 6 sqrt 7 cmp (imm8 predicate; legacy uses imm[2:0]).
+// 2 sub 3 min 4 div 5 max 6 sqrt 7 cmp (imm8 predicate; legacy uses imm[2:0])
+// 8 hadd 9 hsub 10 addsub (SSE3) 11 round (SSE4.1, imm).
 export function fparith(r: usize, M: bool, OP: u32, FMT: u32): i32 {
   if (!gate(r)) return ST_FAULT;
   const k = kind(r);
@@ -371,11 +405,19 @@ export function fparith(r: usize, M: bool, OP: u32, FMT: u32): i32 {
   vget(s1, A, len);
   memory.copy(D, A, len);
   begin();
-  const imm = <u32>load<u8>(r, R_IMM) & (k == 0 ? 7 : 31);
+  const imm = <u32>load<u8>(r, R_IMM) & (OP == 11 ? 15 : k == 0 ? 7 : 31);
   const n: u32 = scalar ? 1 : len / esz;
+  const lane: u32 = 16 / esz;   // elements per 128-bit lane
   for (let i: u32 = 0; i < n; i++) {
     const a = ldv(A + i * esz, F64), b = ldv(B + i * esz, F64);
-    if (OP == 7) {
+    if (OP == 8 || OP == 9) {
+      // HADD/HSUB: per lane, the low half of the results from pairs of src1, the high half from src2
+      const l0 = i - i % lane, j = i % lane, h = lane / 2;
+      const src = j < h ? A : B, p = l0 + (j % h) * 2;
+      stv(D + i * esz, F64, f_arith(OP == 8 ? 0 : 2, ldv(src + p * esz, F64), ldv(src + (p + 1) * esz, F64), F64));
+    } else if (OP == 10) stv(D + i * esz, F64, f_arith(i & 1 ? 0 : 2, a, b, F64));   // ADDSUB
+    else if (OP == 11) stv(D + i * esz, F64, f_round(b, F64, imm));
+    else if (OP == 7) {
       const rel = f_cmp(a, b, F64, signaling(imm));
       const t = pred(imm, rel);
       stv(D + i * esz, F64, t ? (F64 ? <u64>-1 : 0xFFFFFFFF) : 0);

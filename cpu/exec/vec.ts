@@ -406,6 +406,11 @@ export function vpternlog(r: usize, M: bool): i32 {
 // 30 unpack-low 31 unpack-high 32 packss 33 packus (ESZ = source element)
 // 34 pshufb 35 palignr 36 shufps 37 shufpd
 // 40 pshufd 41 pshuflw 42 pshufhw 43 pabs (unary: source in B)
+// 44 psign 45 phadd 46 phsub 47 phaddsw 48 phsubsw 49 pmaddubsw 50 pmulhrsw
+// 51 pblendw 52 blendps/pd/vpblendd 54 movsldup 55 movshdup 56 movddup
+// 57 pminposuw 60 psllv 61 psrlv 62 psrav 63 vpermq/pd 64 vpermd/ps
+// 65 vperm2i128/f128 66 vpermilpd imm 67 vpermilps var 68 vpermilpd var
+// (unary: 40-43, 54-57, 63, 66)
 
 @inline function sx(v: u64, esz: u32): i64 {
   const sh = <u64>(64 - esz * 8);
@@ -483,9 +488,101 @@ function vcompute(OP: u32, ESZ: u32, len: u32, imm: u32): void {
     }
     return;
   }
+  if (OP == 63) {        // VPERMQ/VPERMPD: qwords by imm
+    for (let i: u32 = 0; i < 4; i++) store<u64>(D + i * 8, load<u64>(B + ((imm >> (2 * i)) & 3) * 8));
+    return;
+  }
+  if (OP == 64) {        // VPERMD/VPERMPS: dwords of B indexed by A
+    for (let i: u32 = 0; i < 8; i++) store<u32>(D + i * 4, load<u32>(B + (load<u32>(A + i * 4) & 7) * 4));
+    return;
+  }
+  if (OP == 65) {        // VPERM2I128/F128
+    for (let h: u32 = 0; h < 2; h++) {
+      const sel = (imm >> (4 * h)) & 15;
+      if (sel & 8) { memory.fill(D + h * 16, 0, 16); continue; }
+      memory.copy(D + h * 16, (sel & 2 ? B : A) + (sel & 1) * 16, 16);
+    }
+    return;
+  }
+  if (OP == 52) {        // BLENDPS/PD, VPBLENDD: element i from B when imm bit i (mod 8)
+    for (let i: u32 = 0; i < len / ESZ; i++) stE(D + i * ESZ, ESZ, ldE(((imm >> (i & 7)) & 1 ? B : A) + i * ESZ, ESZ));
+    return;
+  }
+  if (OP >= 60 && OP <= 62) {   // VPSLLVD/Q, VPSRLVD/Q, VPSRAVD: per-element counts
+    const bits: u64 = <u64>(ESZ * 8);
+    for (let o: u32 = 0; o < len; o += ESZ) {
+      const x = ldE(A + o, ESZ), c = ldE(B + o, ESZ);
+      let z: u64;
+      if (OP == 60) z = c >= bits ? 0 : x << c;
+      else if (OP == 61) z = c >= bits ? 0 : x >> c;
+      else z = <u64>(sx(x, ESZ) >> <i64>(c >= bits ? bits - 1 : c));
+      stE(D + o, ESZ, z);
+    }
+    return;
+  }
   for (let l: u32 = 0; l < len; l += 16) {
     const a = A + l, b = B + l, d = D + l;
     switch (OP) {
+      case 44: {   // PSIGNB/W/D
+        for (let i: u32 = 0; i < 16; i += ESZ) {
+          const y = sx(ldE(b + i, ESZ), ESZ);
+          stE(d + i, ESZ, y < 0 ? <u64>(0 - sx(ldE(a + i, ESZ), ESZ)) : y == 0 ? 0 : ldE(a + i, ESZ));
+        }
+        break;
+      }
+      case 45: case 46: case 47: case 48: {   // PHADDW/D, PHSUBW/D, PHADDSW, PHSUBSW
+        const n: u32 = 16 / ESZ, h: u32 = n / 2;
+        for (let i: u32 = 0; i < n; i++) {
+          const src = i < h ? a : b, j = (i % h) * 2;
+          const x = sx(ldE(src + j * ESZ, ESZ), ESZ), y = sx(ldE(src + (j + 1) * ESZ, ESZ), ESZ);
+          const v: i64 = OP == 45 || OP == 47 ? x + y : x - y;
+          stE(d + i * ESZ, ESZ, OP >= 47 ? sat_s(v, ESZ) : <u64>v);
+        }
+        break;
+      }
+      case 49: {   // PMADDUBSW: unsigned bytes of A × signed bytes of B, pairs summed with saturation
+        for (let i: u32 = 0; i < 16; i += 2) {
+          const v = <i64>load<u8>(a + i) * <i64>load<i8>(b + i) + <i64>load<u8>(a + i + 1) * <i64>load<i8>(b + i + 1);
+          store<u16>(d + i, <u16>sat_s(v, 2));
+        }
+        break;
+      }
+      case 50: {   // PMULHRSW
+        for (let i: u32 = 0; i < 16; i += 2) {
+          const v = ((<i32>load<i16>(a + i) * <i32>load<i16>(b + i)) >> 14) + 1;
+          store<u16>(d + i, <u16>(v >> 1));
+        }
+        break;
+      }
+      case 51: {   // PBLENDW: the same imm for each lane
+        for (let i: u32 = 0; i < 8; i++) store<u16>(d + i * 2, load<u16>(((imm >> i) & 1 ? b : a) + i * 2));
+        break;
+      }
+      case 54: case 55: {   // MOVSLDUP / MOVSHDUP
+        const o: u32 = OP == 54 ? 0 : 4;
+        for (let i: u32 = 0; i < 16; i += 8) { const v = load<u32>(b + i + o); store<u32>(d + i, v); store<u32>(d + i + 4, v); }
+        break;
+      }
+      case 56: { const v = load<u64>(b); store<u64>(d, v); store<u64>(d + 8, v); break; }   // MOVDDUP
+      case 57: {   // PMINPOSUW
+        let m: u32 = 0xFFFF, k: u32 = 0;
+        for (let i: u32 = 0; i < 8; i++) { const v = <u32>load<u16>(b + i * 2); if (v < m || i == 0) { m = v; k = i; } }
+        memory.fill(d, 0, 16);
+        store<u16>(d, <u16>m); store<u16>(d + 2, <u16>k);
+        break;
+      }
+      case 66: {   // VPERMILPD imm: bit i of imm picks the qword for element i
+        for (let i: u32 = 0; i < 2; i++) store<u64>(d + i * 8, load<u64>(b + ((imm >> ((l >> 3) + i)) & 1) * 8));
+        break;
+      }
+      case 67: {   // VPERMILPS var: data A, control B
+        for (let i: u32 = 0; i < 4; i++) store<u32>(d + i * 4, load<u32>(a + (load<u32>(b + i * 4) & 3) * 4));
+        break;
+      }
+      case 68: {   // VPERMILPD var: control bit 1
+        for (let i: u32 = 0; i < 2; i++) store<u64>(d + i * 8, load<u64>(a + ((load<u32>(b + i * 8) >> 1) & 1) * 8));
+        break;
+      }
       case 21: case 22: {   // PSLLDQ / PSRLDQ: source in A
         for (let i: u32 = 0; i < 16; i++) {
           const s: i32 = OP == 21 ? <i32>i - <i32>imm : <i32>i + <i32>imm;
@@ -558,6 +655,7 @@ function vcompute(OP: u32, ESZ: u32, len: u32, imm: u32): void {
   }
 }
 
+@inline function vunary(OP: u32): bool { return (OP >= 40 && OP <= 43) || (OP >= 54 && OP <= 57) || OP == 63 || OP == 66; }
 // Register/memory forms: `op xmm1, xmm2/m128` (legacy, src1 = dest) and
 // `vop x/ymm1, x/ymm2, x/ymm3/m` (VEX, src1 = vvvv). Unary rows (OP >= 40) take
 // only the r/m source. The shift-by-register rows read a 128-bit count
@@ -568,9 +666,12 @@ export function vint(r: usize, M: bool, OP: u32, ESZ: u32): i32 {
   if (k == 0 && vvvv(r) != 0) return raise_ud();
   const len: u32 = k == 0 ? 16 : vlen(r);
   const dn = <u32>load<u8>(r, R_REG) >> 3;
-  const slen: u32 = OP >= 14 && OP <= 16 ? 16 : len;
-  if (!src_rm(r, M, B, slen, k == 0 ? 16 : 0)) return ST_FAULT;
-  if (OP < 40) vget(k == 0 ? dn : vvvv(r), A, len);
+  // VPERMQ/VPERMPD with VEX.W0: #UD per the SDM encoding (W1); AMD Zen 4 runs them (measured)
+  if (OP == 63 && !(load<u32>(r, R_VEX) & V_W) && !amd_flavour()) return raise_ud();
+  // shift-by-register counts are 128-bit; MOVDDUP xmm reads m64 (unaligned)
+  const slen: u32 = OP >= 14 && OP <= 16 ? 16 : OP == 56 && len == 16 ? 8 : len;
+  if (!src_rm(r, M, B, slen, k == 0 && slen == 16 ? 16 : 0)) return ST_FAULT;
+  if (!vunary(OP)) vget(k == 0 ? dn : vvvv(r), A, len);
   vcompute(OP, ESZ, len, <u32>load<u8>(r, R_IMM));
   vset(dn, D, len, k != 0);
   return ST_OK;
@@ -670,7 +771,7 @@ export function vpextr(r: usize, M: bool, ESZ: u32, FROM_RM: bool): i32 {
   if (!gate(r)) return ST_FAULT;
   const k = kind(r);
   if (k == 0 && vvvv(r) != 0) return raise_ud();
-  const esz: u32 = ESZ == 4 && rex_w(r) ? 8 : ESZ;
+  const esz: u32 = ESZ == 0 ? 4 : ESZ == 4 && rex_w(r) ? 8 : ESZ;   // ESZ 0: EXTRACTPS (dword, W ignored)
   const xn = <u32>(FROM_RM ? load<u8>(r, R_RM) : load<u8>(r, R_REG)) >> 3;
   const v = ldE(xmm_at(xn) + (<u32>load<u8>(r, R_IMM) & (16 / esz - 1)) * esz, esz);
   if (FROM_RM) { wrreg(load<u8>(r, R_REG), esz == 8 ? 64 : 32, v); return ST_OK; }
@@ -731,4 +832,69 @@ export function movnti(r: usize): i32 {
   const n: u32 = load<u8>(r, R_PFX) & 64 ? 8 : 4;
   store<u64>(D, rdreg(load<u8>(r, R_REG), n * 8));
   return dst_mem(r, D, n, 0, 1, n) ? ST_OK : ST_FAULT;
+}
+
+// PBLENDVB/BLENDVPS/BLENDVPD (66 0F 38 10/14/15, mask XMM0) and the VEX
+// forms (66 0F 3A 4C/4A/4B, mask register in imm8[7:4]): element from the
+// second source where the mask element's sign bit is set.
+export function vblendv(r: usize, M: bool, ESZ: u32): i32 {
+  if (!gate(r)) return ST_FAULT;
+  const k = kind(r);
+  if (k == 0 && vvvv(r) != 0) return raise_ud();
+  const len: u32 = k == 0 ? 16 : vlen(r);
+  const dn = <u32>load<u8>(r, R_REG) >> 3;
+  if (!src_rm(r, M, B, len, k == 0 ? 16 : 0)) return ST_FAULT;
+  vget(k == 0 ? dn : vvvv(r), A, len);
+  const mk = memory.data(64);
+  vget(k == 0 ? 0 : (<u32>load<u8>(r, R_IMM) >> 4) & 15, mk, len);
+  for (let o: u32 = 0; o < len; o += ESZ) stE(D + o, ESZ, ldE((load<u8>(mk + o + ESZ - 1) & 0x80 ? B : A) + o, ESZ));
+  vset(dn, D, len, k != 0);
+  return ST_OK;
+}
+// INSERTPS (66 0F 3A 21): dword imm[7:6] of the source register (or m32)
+// into element imm[5:4] of dest (legacy) / vvvv (VEX), then zero the elements
+// in imm[3:0].
+export function vinsertps(r: usize, M: bool): i32 {
+  if (!gate(r)) return ST_FAULT;
+  const k = kind(r);
+  if (k == 0 && vvvv(r) != 0) return raise_ud();
+  const imm = <u32>load<u8>(r, R_IMM);
+  let v: u32;
+  if (M) { if (!src_rm(r, true, B, 4, 0)) return ST_FAULT; v = load<u32>(B); }
+  else v = load<u32>(xmm_at(<u32>load<u8>(r, R_RM) >> 3) + (imm >> 6) * 4);
+  const dn = <u32>load<u8>(r, R_REG) >> 3;
+  vget(k == 0 ? dn : vvvv(r), D, 16);
+  store<u32>(D + ((imm >> 4) & 3) * 4, v);
+  for (let i: u32 = 0; i < 4; i++) if ((imm >> i) & 1) store<u32>(D + i * 4, 0);
+  vset(dn, D, 16, k != 0);
+  return ST_OK;
+}
+// VPBROADCASTB/W/D/Q, VBROADCASTSS/SD/I128/F128: the low ESZ bytes of an
+// xmm register or memory into every element.
+export function vbcast(r: usize, M: bool, ESZ: u32): i32 {
+  if (!gate(r)) return ST_FAULT;
+  const len = vlen(r);
+  if (M) { if (!src_rm(r, true, B, ESZ, 0)) return ST_FAULT; }
+  else vget(<u32>load<u8>(r, R_RM) >> 3, B, 16);
+  for (let o: u32 = 0; o < len; o += ESZ) memory.copy(D + o, B, ESZ);
+  vset(<u32>load<u8>(r, R_REG) >> 3, D, len, true);
+  return ST_OK;
+}
+// VINSERTI128/F128: vvvv with the 128-bit lane imm[0] replaced by xmm/m128.
+export function vinsert128(r: usize, M: bool): i32 {
+  if (!gate(r)) return ST_FAULT;
+  if (!src_rm(r, M, B, 16, 0)) return ST_FAULT;
+  vget(vvvv(r), D, 32);
+  memory.copy(D + (<u32>load<u8>(r, R_IMM) & 1) * 16, B, 16);
+  vset(<u32>load<u8>(r, R_REG) >> 3, D, 32, true);
+  return ST_OK;
+}
+// VEXTRACTI128/F128: lane imm[0] of the reg-field register to xmm/m128.
+export function vextract128(r: usize, M: bool): i32 {
+  if (!gate(r)) return ST_FAULT;
+  vget(<u32>load<u8>(r, R_REG) >> 3, A, 32);
+  memory.copy(D, A + (<u32>load<u8>(r, R_IMM) & 1) * 16, 16);
+  if (M) return dst_mem(r, D, 16, 0, 3, 8) ? ST_OK : ST_FAULT;
+  vset(<u32>load<u8>(r, R_RM) >> 3, D, 16, true);
+  return ST_OK;
 }

@@ -62,6 +62,8 @@ function forms(sp: VSpec, seed: number): { label: string; code: number[] }[] {
   f("vex.128.W1 reg", 7, { reg: 7 }, 7, V(0, 1, sp.ext !== undefined || !needsV(sp) ? 0 : 7));
   f("vex.128.W1 mem +3", 2, memAt(6, 0x403), 8, V(0, 1, needsV(sp) ? 9 : 0));
   f("vex.256 mem +8", 11, memAt(6, 0x408), 9, V(1, 0, needsV(sp) ? 1 : 0));
+  f("vex.256.W1 reg", 12, { reg: 5 }, 10, V(1, 1, needsV(sp) ? 8 : 0));
+  f("vex.256.W1 mem aligned", 13, memAt(6, 0x400), 11, V(1, 1, needsV(sp) ? 2 : 0));
   if (sp.ext !== undefined) {   // VEX shift-by-immediate: destination is vvvv
     out.push({ label: "vex.128 shift imm vvvv=13", code: vex(sp, sp.ext, 13, { reg: 2 }, 5, 0, 0) });
     out.push({ label: "vex.256 shift imm vvvv=2", code: vex(sp, sp.ext, 2, { reg: 14 }, 9, 1, 0) });
@@ -131,5 +133,18 @@ if (nat.ok) test("alignment check (#AC) on vector memory operands matches silico
   const bad = C.map(([name], i) => { const e = emu.run(cs[i]); return n[i].status !== e.status || n[i].vector !== e.vector ? `${name}: silicon ${n[i].status}#${n[i].vector}, emulator ${e.status}#${e.vector}` : ""; }).filter(Boolean);
   assert.ok(n.some((x) => x.vector === 17) && n.some((x) => x.status === "ok"), "the probe must see both #AC and success");
   if (bad.length) assert.unreachable(bad.join("\n"));
+});
+
+// VPERMQ/VPERMPD with VEX.W0: Zen 4 runs them (checked above against
+// silicon); the SDM encodes them W1 only, so the Intel model raises #UD.
+test("vpermq/vpermpd VEX.W0: #UD on the Intel model, executed on the AMD model", () => {
+  const intel = new EmuRunner("sapphire-rapids"), amd = new EmuRunner("epyc-genoa");
+  for (const [name, code] of [["vpermq W0", "c4e37d00c11b"], ["vpermpd W0", "c4e37d01c11b"], ["vpermq W1", "c4e3fd00c11b"]]) {
+    const c: NativeCase = { code: hexs(code) };
+    const i = intel.run(c), a = amd.run(c);
+    assert.is(a.status, "ok", `${name} on AMD`);
+    if (name.endsWith("W1")) assert.is(i.status, "ok", `${name} on Intel`);
+    else { assert.is(i.status, "fault", `${name} on Intel`); assert.is(i.vector, 6, `${name} on Intel: #UD`); }
+  }
 });
 test.run();

@@ -59,4 +59,8 @@ FSPECS.push(
   f("NP", 0x5a, "cvtps2pd", false, { noV: true, msize: 8 }), f("66", 0x5a, "cvtpd2ps", true, { noV: true }),
   f("NP", 0x5b, "cvtdq2ps", false, { noV: true }), f("66", 0x5b, "cvtps2dq", false, { noV: true }), f("F3", 0x5b, "cvttps2dq", false, { noV: true }),
   f("F3", 0xe6, "cvtdq2pd", false, { noV: true, msize: 8 }), f("F2", 0xe6, "cvtpd2dq", true, { noV: true }), f("66", 0xe6, "cvttpd2dq", true, { noV: true }),
+  f("F2", 0x7c, "haddps", false), f("66", 0x7c, "haddpd", true), f("F2", 0x7d, "hsubps", false), f("66", 0x7d, "hsubpd", true),
+  f("F2", 0xd0, "addsubps", false), f("66", 0xd0, "addsubpd", true),
+  f("66", 0x08, "roundps", false, { map: 3, imm: true, noV: true }), f("66", 0x09, "roundpd", true, { map: 3, imm: true, noV: true }),
+  f("66", 0x0a, "roundss", false, { map: 3, imm: true, scalar: true, msize: 4 }), f("66", 0x0b, "roundsd", true, { map: 3, imm: true, scalar: true, msize: 8 }),
 );

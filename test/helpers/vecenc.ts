@@ -14,6 +14,10 @@ export interface VSpec {
   regOnly?: boolean; memOnly?: boolean;
   /** The size of the memory operand in bytes for the legacy form (for alignment cases). */
   msize?: number;
+  /** VEX form has no vvvv source (must be 1111b). */
+  noV?: boolean;
+  /** The memory form is a store. */
+  store?: boolean;
 }
 
 export interface ModRMOperand {
@@ -105,17 +109,37 @@ export const VSPECS: VSpec[] = [
   s("66 0F E7", "movntdq", { memOnly: true }), s("NP 0F 2B", "movntps", { memOnly: true }), s("66 0F 2B", "movntpd", { memOnly: true }),
   s("66 0F 38 2A", "movntdqa", { memOnly: true }), s("F2 0F F0", "lddqu", { memOnly: true }),
   s("NP 0F C3", "movnti", { gpr: "reg", memOnly: true, msize: 4 }),
+  // SSE3 / SSSE3 / SSE4.1
+  ...[["08", "psignb"], ["09", "psignw"], ["0A", "psignd"], ["01", "phaddw"], ["02", "phaddd"], ["03", "phaddsw"], ["05", "phsubw"],
+    ["06", "phsubd"], ["07", "phsubsw"], ["04", "pmaddubsw"], ["0B", "pmulhrsw"], ["10", "pblendvb"], ["14", "blendvps"], ["15", "blendvpd"]]
+    .map(([o, n]) => s(`66 0F 38 ${o}`, n)),
+  s("66 0F 38 41", "phminposuw", { noV: true }),
+  s("66 0F 3A 0E", "pblendw", imm), s("66 0F 3A 0C", "blendps", imm), s("66 0F 3A 0D", "blendpd", imm),
+  s("F3 0F 12", "movsldup", { noV: true }), s("F3 0F 16", "movshdup", { noV: true }), s("F2 0F 12", "movddup", { noV: true, msize: 8 }),
+  s("66 0F 3A 21", "insertps", { imm: true, msize: 4 }), s("66 0F 3A 17", "extractps", { imm: true, gpr: "rm", msize: 4, noV: true, store: true }),
+  // VEX-only (AVX/AVX2): the legacy encodings are undefined
+  s("66 0F 3A 4C", "vpblendvb", imm), s("66 0F 3A 4A", "vblendvps", imm), s("66 0F 3A 4B", "vblendvpd", imm),
+  ...[["78", "vpbroadcastb", 1], ["79", "vpbroadcastw", 2], ["58", "vpbroadcastd", 4], ["59", "vpbroadcastq", 8],
+    ["18", "vbroadcastss", 4], ["19", "vbroadcastsd", 8], ["5A", "vbroadcasti128", 16], ["1A", "vbroadcastf128", 16]]
+    .map(([o, n, m]) => s(`66 0F 38 ${o}`, n as string, { noV: true, msize: m as number })),
+  s("66 0F 3A 38", "vinserti128", imm), s("66 0F 3A 18", "vinsertf128", imm),
+  s("66 0F 3A 39", "vextracti128", { imm: true, noV: true, store: true }), s("66 0F 3A 19", "vextractf128", { imm: true, noV: true, store: true }),
+  s("66 0F 3A 00", "vpermq", { imm: true, noV: true }), s("66 0F 3A 01", "vpermpd", { imm: true, noV: true }),
+  s("66 0F 38 36", "vpermd"), s("66 0F 38 16", "vpermps"), s("66 0F 3A 46", "vperm2i128", imm), s("66 0F 3A 06", "vperm2f128", imm),
+  s("66 0F 3A 02", "vpblendd", imm), s("66 0F 38 47", "vpsllvd/q"), s("66 0F 38 45", "vpsrlvd/q"), s("66 0F 38 46", "vpsravd"),
+  s("66 0F 3A 04", "vpermilps imm", { imm: true, noV: true }), s("66 0F 3A 05", "vpermilpd imm", { imm: true, noV: true }),
+  s("66 0F 38 0C", "vpermilps"), s("66 0F 38 0D", "vpermilpd"),
 ];
 
 /** Rows whose VEX form has a vvvv source (H operand); the others need vvvv = 1111b. */
 export function needsV(sp: VSpec): boolean {
-  if (sp.gpr === "reg" || sp.memOnly || sp.ext !== undefined) return false;
+  if (sp.gpr === "reg" || sp.memOnly || sp.ext !== undefined || sp.noV) return false;
   if (/pabs|pshuf[dlh]|ptest|pmov[sz]x|pextr|store/.test(sp.name)) return false;
   return true;
 }
 /** Does the instruction write memory (its memory form is a store)? */
 export function isStore(sp: VSpec): boolean {
-  return /store|pextr|movnt(dq|ps|pd|i)$/.test(sp.name) && !/pextrw Gd/.test(sp.name);
+  return !!sp.store || (/store|pextr|movnt(dq|ps|pd|i)$/.test(sp.name) && !/pextrw Gd/.test(sp.name));
 }
 /** Does the instruction write the general register its gpr field names? */
 export function writesGpr(sp: VSpec): boolean {

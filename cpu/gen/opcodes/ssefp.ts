@@ -45,4 +45,16 @@ for (const [p, op, m, k, sc] of cvts) {
   rows.push(row(`${p} V 0F ${op} /r`, `v${m} Vx,${sc ? "Hx," : ""}Wx`, `fcvt(r, $MB, ${k})`, "strict"));
 }
 
+// SSE3 horizontal/alternating and SSE4.1 ROUND*
+for (const [p, op, m, k, f] of [["F2", "7C", "haddps", 8, 0], ["66", "7C", "haddpd", 8, 1], ["F2", "7D", "hsubps", 9, 0],
+  ["66", "7D", "hsubpd", 9, 1], ["F2", "D0", "addsubps", 10, 0], ["66", "D0", "addsubpd", 10, 1]] as [string, string, string, number, number][]) {
+  rows.push(row(`${p} 0F ${op} /r`, `${m} Vx,Wx`, `fparith(r, $MB, ${k}, ${f})`, "strict"));
+  rows.push(row(`${p} V 0F ${op} /r`, `v${m} Vx,Hx,Wx`, `fparith(r, $MB, ${k}, ${f})`, "strict"));
+}
+for (const [op, m, f] of [["08", "roundps", 0], ["09", "roundpd", 1], ["0A", "roundss", 2], ["0B", "roundsd", 3]] as [string, string, number][]) {
+  const W = f >= 2 ? (f === 2 ? "Wd" : "Wq") : "Wx";
+  rows.push(row(`66 0F 3A ${op} /r`, `${m} Vx,${W},Ib`, `fparith(r, $MB, 11, ${f})`, "strict"));
+  rows.push(row(`66 V 0F 3A ${op} /r${f < 2 ? "" : ""}`, `v${m} Vx,${f >= 2 ? "Hx," : ""}${W},Ib`, `fparith(r, $MB, 11, ${f})`, "strict"));
+}
+
 export const ssefp: Family = { module: "ssefp", rows };

@@ -86,6 +86,12 @@ const ints: [string, string, number, number, string, boolean][] = [
   ["NP 0F C6", "shufps", 36, 4, ",Ib", false], ["66 0F C6", "shufpd", 37, 8, ",Ib", false],
   ["66 0F 70", "pshufd", 40, 4, ",Ib", true], ["F2 0F 70", "pshuflw", 41, 2, ",Ib", true],
   ["F3 0F 70", "pshufhw", 42, 2, ",Ib", true],
+  ["66 0F 38 08", "psignb", 44, 1, "", false], ["66 0F 38 09", "psignw", 44, 2, "", false], ["66 0F 38 0A", "psignd", 44, 4, "", false],
+  ["66 0F 38 01", "phaddw", 45, 2, "", false], ["66 0F 38 02", "phaddd", 45, 4, "", false], ["66 0F 38 03", "phaddsw", 47, 2, "", false],
+  ["66 0F 38 05", "phsubw", 46, 2, "", false], ["66 0F 38 06", "phsubd", 46, 4, "", false], ["66 0F 38 07", "phsubsw", 48, 2, "", false],
+  ["66 0F 38 04", "pmaddubsw", 49, 1, "", false], ["66 0F 38 0B", "pmulhrsw", 50, 2, "", false],
+  ["66 0F 3A 0E", "pblendw", 51, 2, ",Ib", false], ["66 0F 3A 0C", "blendps", 52, 4, ",Ib", false], ["66 0F 3A 0D", "blendpd", 52, 8, ",Ib", false],
+  ["F3 0F 12", "movsldup", 54, 4, "", true], ["F3 0F 16", "movshdup", 55, 4, "", true], ["F2 0F 12", "movddup", 56, 8, "", true],
   ["66 0F 38 1C", "pabsb", 43, 1, "", true], ["66 0F 38 1D", "pabsw", 43, 2, "", true], ["66 0F 38 1E", "pabsd", 43, 4, "", true],
 ];
 for (const [enc, m, k, e, imm, un] of ints) {
@@ -95,6 +101,50 @@ for (const [enc, m, k, e, imm, un] of ints) {
   rows.push(row(`${p} V ${rest.join(" ")} /r`, `${vm} Vx,${un ? "" : "Hx,"}Wx${imm}`, `vint(r, $MB, ${k}, ${e})`, "strict"));
 }
 // shifts by immediate: 66 0F 71/72/73 /N ib (register form only)
+rows.push(
+  row("66 0F 38 41 /r", "phminposuw Vx,Wx", "vint(r, $MB, 57, 2)", "strict"),
+  row("66 V 0F 38 41 /r L0", "vphminposuw Vx,Wx", "vint(r, $MB, 57, 2)", "strict"),
+  row("66 0F 38 10 /r", "pblendvb Vx,Wx", "vblendv(r, $MB, 1)", "strict"),
+  row("66 0F 38 14 /r", "blendvps Vx,Wx", "vblendv(r, $MB, 4)", "strict"),
+  row("66 0F 38 15 /r", "blendvpd Vx,Wx", "vblendv(r, $MB, 8)", "strict"),
+  row("66 V 0F 3A 4C /r W0", "vpblendvb Vx,Hx,Wx,Ib", "vblendv(r, $MB, 1)", "strict"),
+  row("66 V 0F 3A 4A /r W0", "vblendvps Vx,Hx,Wx,Ib", "vblendv(r, $MB, 4)", "strict"),
+  row("66 V 0F 3A 4B /r W0", "vblendvpd Vx,Hx,Wx,Ib", "vblendv(r, $MB, 8)", "strict"),
+  row("66 0F 3A 21 /r", "insertps Vx,Wd,Ib", "vinsertps(r, $MB)", "strict"),
+  row("66 V 0F 3A 21 /r L0", "vinsertps Vx,Hx,Wd,Ib", "vinsertps(r, $MB)", "strict"),
+  row("66 0F 3A 17 /r", "extractps Ed,Vx,Ib", "vpextr(r, $MB, 0, false)", "strict"),
+  row("66 V 0F 3A 17 /r L0", "vextractps Ed,Vx,Ib", "vpextr(r, $MB, 0, false)", "strict"),
+  // AVX2 / AVX lane-crossing and broadcast rows (VEX only)
+  row("66 V 0F 38 78 /r W0", "vpbroadcastb Vx,Wb", "vbcast(r, $MB, 1)", "strict"),
+  row("66 V 0F 38 79 /r W0", "vpbroadcastw Vx,Ww", "vbcast(r, $MB, 2)", "strict"),
+  row("66 V 0F 38 58 /r W0", "vpbroadcastd Vx,Wd", "vbcast(r, $MB, 4)", "strict"),
+  row("66 V 0F 38 59 /r W0", "vpbroadcastq Vx,Wq", "vbcast(r, $MB, 8)", "strict"),
+  row("66 V 0F 38 18 /r W0", "vbroadcastss Vx,Wd", "vbcast(r, $MB, 4)", "strict"),
+  row("66 V 0F 38 19 /r W0 L1", "vbroadcastsd Vx,Wq", "vbcast(r, $MB, 8)", "strict"),
+  row("66 V 0F 38 5A /r mem W0 L1", "vbroadcasti128 Vx,Mx", "vbcast(r, true, 16)", "strict"),
+  row("66 V 0F 38 1A /r mem W0 L1", "vbroadcastf128 Vx,Mx", "vbcast(r, true, 16)", "strict"),
+  row("66 V 0F 3A 38 /r W0 L1", "vinserti128 Vx,Hx,Wx,Ib", "vinsert128(r, $MB)", "strict"),
+  row("66 V 0F 3A 18 /r W0 L1", "vinsertf128 Vx,Hx,Wx,Ib", "vinsert128(r, $MB)", "strict"),
+  row("66 V 0F 3A 39 /r W0 L1", "vextracti128 Wx,Vx,Ib", "vextract128(r, $MB)", "strict"),
+  row("66 V 0F 3A 19 /r W0 L1", "vextractf128 Wx,Vx,Ib", "vextract128(r, $MB)", "strict"),
+  // VPERMQ/VPERMPD are W1 in the SDM (iced: W0 invalid); Zen 4 executes W0 too (test/cpu/sse.test.ts)
+  row("66 V 0F 3A 00 /r L1", "vpermq Vx,Wx,Ib", "vint(r, $MB, 63, 8)", "strict"),
+  row("66 V 0F 3A 01 /r L1", "vpermpd Vx,Wx,Ib", "vint(r, $MB, 63, 8)", "strict"),
+  row("66 V 0F 38 36 /r W0 L1", "vpermd Vx,Hx,Wx", "vint(r, $MB, 64, 4)", "strict"),
+  row("66 V 0F 38 16 /r W0 L1", "vpermps Vx,Hx,Wx", "vint(r, $MB, 64, 4)", "strict"),
+  row("66 V 0F 3A 46 /r W0 L1", "vperm2i128 Vx,Hx,Wx,Ib", "vint(r, $MB, 65, 16)", "strict"),
+  row("66 V 0F 3A 06 /r W0 L1", "vperm2f128 Vx,Hx,Wx,Ib", "vint(r, $MB, 65, 16)", "strict"),
+  row("66 V 0F 3A 02 /r W0", "vpblendd Vx,Hx,Wx,Ib", "vint(r, $MB, 52, 4)", "strict"),
+  row("66 V 0F 38 47 /r W0", "vpsllvd Vx,Hx,Wx", "vint(r, $MB, 60, 4)", "strict"),
+  row("66 V 0F 38 47 /r W1", "vpsllvq Vx,Hx,Wx", "vint(r, $MB, 60, 8)", "strict"),
+  row("66 V 0F 38 45 /r W0", "vpsrlvd Vx,Hx,Wx", "vint(r, $MB, 61, 4)", "strict"),
+  row("66 V 0F 38 45 /r W1", "vpsrlvq Vx,Hx,Wx", "vint(r, $MB, 61, 8)", "strict"),
+  row("66 V 0F 38 46 /r W0", "vpsravd Vx,Hx,Wx", "vint(r, $MB, 62, 4)", "strict"),
+  row("66 V 0F 3A 04 /r W0", "vpermilps Vx,Wx,Ib", "vint(r, $MB, 40, 4)", "strict"),
+  row("66 V 0F 3A 05 /r W0", "vpermilpd Vx,Wx,Ib", "vint(r, $MB, 66, 8)", "strict"),
+  row("66 V 0F 38 0C /r W0", "vpermilps Vx,Hx,Wx", "vint(r, $MB, 67, 4)", "strict"),
+  row("66 V 0F 38 0D /r W0", "vpermilpd Vx,Hx,Wx", "vint(r, $MB, 68, 8)", "strict"),
+);
 const shimm: [string, number, string, number, number][] = [
   ["71", 2, "psrlw", 15, 2], ["71", 4, "psraw", 16, 2], ["71", 6, "psllw", 14, 2],
   ["72", 2, "psrld", 15, 4], ["72", 4, "psrad", 16, 4], ["72", 6, "pslld", 14, 4],
