@@ -28,7 +28,7 @@ import { rdreg, wrreg, CR4_OSXMMEXCPT, ZF, CF, PF } from "../state";
 import { R_REG, R_RM, R_IMM, R_PFX, R_VEX, V_W } from "../decode/decoder";
 import { raise, raise_ud, ST_OK, ST_FAULT, X86_TRAP_XF } from "../except/fault";
 import { set_arith } from "../flags";
-import { gate, kind, vlen, vvvv, src_rm, vget, vset, xmm_at, A, B, D } from "./vec";
+import { gate, kind, vlen, vvvv, src_rm, vget, vset, xmm_at, is_mem, A, B, D } from "./vec";
 
 const IE: u32 = 1, DE: u32 = 2, ZE: u32 = 4, OE: u32 = 8, UE: u32 = 16, PE: u32 = 32;
 const DAZ: u32 = 0x40, FTZ: u32 = 0x8000;
@@ -392,7 +392,8 @@ function signaling(p: u32): bool {
 // 0F 58/59/5C/5D/5E/5F/51/C2: FMT 0 ps, 1 pd, 2 ss, 3 sd. OP 0 add 1 mul
 // 2 sub 3 min 4 div 5 max 6 sqrt 7 cmp (imm8 predicate; legacy uses imm[2:0])
 // 8 hadd 9 hsub 10 addsub (SSE3) 11 round (SSE4.1, imm).
-export function fparith(r: usize, M: bool, OP: u32, FMT: u32): i32 {
+export function fparith(r: usize, OP: u32, FMT: u32): i32 {
+  const M = is_mem(r);
   if (!gate(r)) return ST_FAULT;
   const k = kind(r);
   if (k == 0 && vvvv(r) != 0) return raise_ud();
@@ -430,7 +431,8 @@ export function fparith(r: usize, M: bool, OP: u32, FMT: u32): i32 {
 
 // (U)COMISS/SD: ZF PF CF = 111 unordered, 000 greater, 001 less, 100 equal;
 // OF SF AF cleared. COMIS signals on any NaN, UCOMIS on SNaN only.
-export function sse_comi(r: usize, M: bool, SIGNAL: bool, F64: bool): i32 {
+export function sse_comi(r: usize, SIGNAL: bool, F64: bool): i32 {
+  const M = is_mem(r);
   if (!gate(r)) return ST_FAULT;
   const esz: u32 = F64 ? 8 : 4;
   if (!src_rm(r, M, B, M ? esz : 16, 0)) return ST_FAULT;
@@ -446,7 +448,8 @@ export function sse_comi(r: usize, M: bool, SIGNAL: bool, F64: bool): i32 {
 }
 // CVTSI2SS/SD (F3/F2 0F 2A): r/m32 or r/m64 (W) into the low element; the
 // rest from the destination (legacy) or vvvv (VEX).
-export function cvtsi2f(r: usize, M: bool, F64: bool): i32 {
+export function cvtsi2f(r: usize, F64: bool): i32 {
+  const M = is_mem(r);
   if (!gate(r)) return ST_FAULT;
   const k = kind(r);
   if (k == 0 && vvvv(r) != 0) return raise_ud();
@@ -463,7 +466,8 @@ export function cvtsi2f(r: usize, M: bool, F64: bool): i32 {
   return ST_OK;
 }
 // CVT(T)SS2SI / CVT(T)SD2SI (F3/F2 0F 2C/2D): to r32 or r64 (W).
-export function cvtf2si(r: usize, M: bool, F64: bool, TRUNC: bool): i32 {
+export function cvtf2si(r: usize, F64: bool, TRUNC: bool): i32 {
+  const M = is_mem(r);
   if (!gate(r)) return ST_FAULT;
   const esz: u32 = F64 ? 8 : 4;
   if (!src_rm(r, M, B, M ? esz : 16, 0)) return ST_FAULT;
@@ -479,7 +483,8 @@ export function cvtf2si(r: usize, M: bool, F64: bool, TRUNC: bool): i32 {
 //  0 cvtss2sd  1 cvtsd2ss (scalar; rest from dest/vvvv)
 //  2 cvtps2pd  3 cvtpd2ps  4 cvtdq2ps  5 cvtps2dq  6 cvttps2dq
 //  7 cvtdq2pd  8 cvtpd2dq  9 cvttpd2dq
-export function fcvt(r: usize, M: bool, KIND: u32): i32 {
+export function fcvt(r: usize, KIND: u32): i32 {
+  const M = is_mem(r);
   if (!gate(r)) return ST_FAULT;
   const k = kind(r);
   const dn = <u32>load<u8>(r, R_REG) >> 3;

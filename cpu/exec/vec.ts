@@ -10,7 +10,7 @@ import {
 } from "../layout";
 import { rdreg, wrreg, CR0_EM, CR0_TS, CR4_OSFXSR, CR4_OSXSAVE, ZF, CF } from "../state";
 import { mem_lin } from "./operand";
-import { R_REG, R_RM, R_SEG, R_VEX, R_IMM, R_PFX, V_VVVV, V_L_SHIFT, V_W, V_AAA_SHIFT, V_Z, V_B, V_KIND_SHIFT } from "../decode/decoder";
+import { R_REG, R_RM, R_SEG, R_VEX, R_IMM, R_PFX, R_MODRM, V_VVVV, V_L_SHIFT, V_W, V_AAA_SHIFT, V_Z, V_B, V_KIND_SHIFT } from "../decode/decoder";
 import { ld, st, probe_write } from "../mmu/access";
 import { fault_pending, raise, raise_gp, raise_ud, ST_OK, ST_FAULT, X86_TRAP_NM, X86_TRAP_AC } from "../except/fault";
 import { set_arith } from "../flags";
@@ -83,6 +83,10 @@ export function gate(r: usize): bool {
 }
 
 // ---- operands ----
+// The r/m operand is memory (ModRM.mod != 11b). The SSE/AVX rows read this at
+// run time instead of splitting into register and memory handler variants:
+// fewer dispatch cases keep the run loop small (W1/W2 MIPS).
+@inline export function is_mem(r: usize): bool { return (load<u8>(r, R_MODRM) >> 6) != 3; }
 // #AC for a 16-byte-or-wider operand that is not 16-byte aligned while
 // alignment checking is on (CPL3, CR0.AM, RFLAGS.AC); measured on Zen 4: the
 // legacy unaligned forms (MOVUPS/MOVDQU/LDDQU) and every VEX form fault too,
@@ -660,7 +664,8 @@ function vcompute(OP: u32, ESZ: u32, len: u32, imm: u32): void {
 // `vop x/ymm1, x/ymm2, x/ymm3/m` (VEX, src1 = vvvv). Unary rows (OP >= 40) take
 // only the r/m source. The shift-by-register rows read a 128-bit count
 // operand whatever the vector length. Legacy m128 operands must be aligned.
-export function vint(r: usize, M: bool, OP: u32, ESZ: u32): i32 {
+export function vint(r: usize, OP: u32, ESZ: u32): i32 {
+  const M = is_mem(r);
   if (!gate(r)) return ST_FAULT;
   const k = kind(r);
   if (k == 0 && vvvv(r) != 0) return raise_ud();
@@ -695,7 +700,8 @@ export function vshimm(r: usize, OP: u32, ESZ: u32): i32 {
 
 // PMOVSX/PMOVZX (66 0F 38 20..25 / 30..35): widen the low len/RATIO bytes of
 // the source (unaligned m64/m32/m16 in memory) from SSZ- to DSZ-byte elements.
-export function vpmovx(r: usize, M: bool, SSZ: u32, DSZ: u32, SIGNED: bool): i32 {
+export function vpmovx(r: usize, SSZ: u32, DSZ: u32, SIGNED: bool): i32 {
+  const M = is_mem(r);
   if (!gate(r)) return ST_FAULT;
   const k = kind(r);
   if (k == 0 && vvvv(r) != 0) return raise_ud();
@@ -712,7 +718,8 @@ export function vpmovx(r: usize, M: bool, SSZ: u32, DSZ: u32, SIGNED: bool): i32
 
 // PTEST (66 0F 38 17): ZF = (src & dst) == 0, CF = (src & ~dst) == 0, the
 // other arithmetic flags cleared.
-export function vptest(r: usize, M: bool): i32 {
+export function vptest(r: usize): i32 {
+  const M = is_mem(r);
   if (!gate(r)) return ST_FAULT;
   const k = kind(r);
   if (k == 0 && vvvv(r) != 0) return raise_ud();
@@ -748,7 +755,8 @@ export function vmovmsk(r: usize, ESZ: u32): i32 {
 // PINSRB/W/D/Q: 66 0F 3A 20 (b), 66 0F C4 (w), 66 0F 3A 22 (d, q with W):
 // the element at imm (mod count) of dest (legacy) / copy of vvvv (VEX) ← r32/r64
 // or memory. ESZ 4 means d or q by REX.W / VEX.W.
-export function vpinsr(r: usize, M: bool, ESZ: u32): i32 {
+export function vpinsr(r: usize, ESZ: u32): i32 {
+  const M = is_mem(r);
   if (!gate(r)) return ST_FAULT;
   const k = kind(r);
   if (k == 0 && vvvv(r) != 0) return raise_ud();
@@ -767,7 +775,8 @@ export function vpinsr(r: usize, M: bool, ESZ: u32): i32 {
 // PEXTRB/W/D/Q: 66 0F 3A 14 (b), 15 (w), 16 (d/q) to r/m; 66 0F C5 (w) to the
 // reg-field GPR (FROM_RM: the vector is the r/m register). Register
 // destinations are written zero-extended.
-export function vpextr(r: usize, M: bool, ESZ: u32, FROM_RM: bool): i32 {
+export function vpextr(r: usize, ESZ: u32, FROM_RM: bool): i32 {
+  const M = is_mem(r);
   if (!gate(r)) return ST_FAULT;
   const k = kind(r);
   if (k == 0 && vvvv(r) != 0) return raise_ud();
@@ -783,7 +792,8 @@ export function vpextr(r: usize, M: bool, ESZ: u32, FROM_RM: bool): i32 {
 // MOVSS/MOVSD (F3/F2 0F 10/11), ESZ 4/8. Loads from memory zero the rest of
 // the XMM register; register-to-register forms replace only the low element
 // (legacy: of the destination; VEX: of a copy of vvvv). Stores write ESZ bytes.
-export function vmovs(r: usize, M: bool, STORE: bool, ESZ: u32): i32 {
+export function vmovs(r: usize, STORE: bool, ESZ: u32): i32 {
+  const M = is_mem(r);
   if (!gate(r)) return ST_FAULT;
   const k = kind(r);
   if (k == 0 && vvvv(r) != 0) return raise_ud();
@@ -806,7 +816,8 @@ export function vmovs(r: usize, M: bool, STORE: bool, ESZ: u32): i32 {
 // HIGH: the high quadword is the one loaded/stored. Register forms (NP only):
 // 0F 12 MOVHLPS dest.lo ← src.hi; 0F 16 MOVLHPS dest.hi ← src.lo.
 // VEX loads take the other quadword from vvvv.
-export function vmovhl(r: usize, M: bool, STORE: bool, HIGH: bool): i32 {
+export function vmovhl(r: usize, STORE: bool, HIGH: bool): i32 {
+  const M = is_mem(r);
   if (!gate(r)) return ST_FAULT;
   const k = kind(r);
   if (k == 0 && vvvv(r) != 0) return raise_ud();
@@ -837,7 +848,8 @@ export function movnti(r: usize): i32 {
 // PBLENDVB/BLENDVPS/BLENDVPD (66 0F 38 10/14/15, mask XMM0) and the VEX
 // forms (66 0F 3A 4C/4A/4B, mask register in imm8[7:4]): element from the
 // second source where the mask element's sign bit is set.
-export function vblendv(r: usize, M: bool, ESZ: u32): i32 {
+export function vblendv(r: usize, ESZ: u32): i32 {
+  const M = is_mem(r);
   if (!gate(r)) return ST_FAULT;
   const k = kind(r);
   if (k == 0 && vvvv(r) != 0) return raise_ud();
@@ -854,7 +866,8 @@ export function vblendv(r: usize, M: bool, ESZ: u32): i32 {
 // INSERTPS (66 0F 3A 21): dword imm[7:6] of the source register (or m32)
 // into element imm[5:4] of dest (legacy) / vvvv (VEX), then zero the elements
 // in imm[3:0].
-export function vinsertps(r: usize, M: bool): i32 {
+export function vinsertps(r: usize): i32 {
+  const M = is_mem(r);
   if (!gate(r)) return ST_FAULT;
   const k = kind(r);
   if (k == 0 && vvvv(r) != 0) return raise_ud();
@@ -871,7 +884,8 @@ export function vinsertps(r: usize, M: bool): i32 {
 }
 // VPBROADCASTB/W/D/Q, VBROADCASTSS/SD/I128/F128: the low ESZ bytes of an
 // xmm register or memory into every element.
-export function vbcast(r: usize, M: bool, ESZ: u32): i32 {
+export function vbcast(r: usize, ESZ: u32): i32 {
+  const M = is_mem(r);
   if (!gate(r)) return ST_FAULT;
   const len = vlen(r);
   if (M) { if (!src_rm(r, true, B, ESZ, 0)) return ST_FAULT; }
@@ -881,7 +895,8 @@ export function vbcast(r: usize, M: bool, ESZ: u32): i32 {
   return ST_OK;
 }
 // VINSERTI128/F128: vvvv with the 128-bit lane imm[0] replaced by xmm/m128.
-export function vinsert128(r: usize, M: bool): i32 {
+export function vinsert128(r: usize): i32 {
+  const M = is_mem(r);
   if (!gate(r)) return ST_FAULT;
   if (!src_rm(r, M, B, 16, 0)) return ST_FAULT;
   vget(vvvv(r), D, 32);
@@ -890,7 +905,8 @@ export function vinsert128(r: usize, M: bool): i32 {
   return ST_OK;
 }
 // VEXTRACTI128/F128: lane imm[0] of the reg-field register to xmm/m128.
-export function vextract128(r: usize, M: bool): i32 {
+export function vextract128(r: usize): i32 {
+  const M = is_mem(r);
   if (!gate(r)) return ST_FAULT;
   vget(<u32>load<u8>(r, R_REG) >> 3, A, 32);
   memory.copy(D, A + (<u32>load<u8>(r, R_IMM) & 1) * 16, 16);
