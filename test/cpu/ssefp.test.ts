@@ -98,6 +98,30 @@ else {
     });
   }
 }
+// An unmasked SIMD floating-point exception is #XM with CR4.OSXMMEXCPT=1 and
+// #UD without it (isa.md §8); MXCSR still records the flag. Emulator only: the
+// native harness cannot change CR4.
+test("unmasked exception: #XM with CR4.OSXMMEXCPT, #UD without; flags recorded, destination kept", () => {
+  // ldmxcsr [rsi] (ZE unmasked: 0x1d80); divsd xmm0, xmm1 (1.0 / 0.0)
+  const hex = (s: string) => Uint8Array.from(s.replace(/\s+/g, "").match(/../g)!.map((x) => parseInt(x, 16)));
+  const img = new Uint8Array(32);
+  const dv = new DataView(img.buffer);
+  dv.setUint32(0, 0x1d80, true); dv.setFloat64(8, 1.0, true); dv.setFloat64(16, 0.0, true);
+  const c: NativeCase = { code: hex("0fae16 f20f104608 f20f104e10 f20f5ec1"), gpr: Array.from({ length: 16 }, (_, i) => i === 4 ? DEFAULT_RSP : i === 6 ? DATA_BASE : 0n),
+    patches: [{ addr: DATA_BASE, bytes: img }] };
+  for (const osx of [true, false]) {
+    let mxcsr = 0, x0 = 0n;
+    const e = emu.run(c, 1000, (cpu) => { if (!osx) cpu.setU64(cpu.L.S_CR4, cpu.u64(cpu.L.S_CR4) & ~0x400n); });
+    const cpu = (emu as unknown as { cpu: { u32(o: number): number; view: DataView; L: Record<string, number> } }).cpu;
+    mxcsr = cpu.view.getUint32(cpu.L.XSTATE + cpu.L.X_MXCSR, true);
+    x0 = cpu.view.getBigUint64(cpu.L.XSTATE + cpu.L.X_XMM, true);
+    assert.is(e.status, "fault");
+    assert.is(e.vector, osx ? 19 : 6, osx ? "#XM" : "#UD");
+    assert.is(e.rip, 0x1000000dn, "faulting instruction (divsd)");
+    assert.is(mxcsr & 0x3f, 4, "ZE recorded");
+    assert.is(x0, 0x3ff0000000000000n, "xmm0 still 1.0");
+  }
+});
 function fpInt(r: () => number): bigint {
   const k = r() % 6;
   if (k === 0) return BigInt(r() % 200) - 100n;
