@@ -5,29 +5,29 @@
 // write marks the XSAVE components it touched in use (XINUSE, measured on
 // silicon, isa.md §5 table).
 import {
-  STATE, XSTATE, S_CR0, S_CR4, S_XCR0, S_FEAT, S_MODE, S_XINUSE, X_XMM, X_YMMH, X_ZMMH, X_HI16, X_KREG,
+  STATE, XSTATE, S_CR0, S_CR4, S_CPL, S_RFLAGS, S_XCR0, S_FEAT, S_MODE, S_XINUSE, X_XMM, X_YMMH, X_ZMMH, X_HI16, X_KREG,
   MODE_PE, MODE_VM86, MODE_64, FEAT_AVX, FEAT_AVX512,
 } from "../layout";
 import { rdreg, wrreg, CR0_EM, CR0_TS, CR4_OSFXSR, CR4_OSXSAVE, ZF, CF } from "../state";
 import { mem_lin } from "./operand";
-import { R_REG, R_RM, R_SEG, R_VEX, R_IMM, V_VVVV, V_L_SHIFT, V_W, V_AAA_SHIFT, V_Z, V_B, V_KIND_SHIFT } from "../decode/decoder";
+import { R_REG, R_RM, R_SEG, R_VEX, R_IMM, R_PFX, R_MODRM, V_VVVV, V_L_SHIFT, V_W, V_AAA_SHIFT, V_Z, V_B, V_KIND_SHIFT } from "../decode/decoder";
 import { ld, st, probe_write } from "../mmu/access";
-import { fault_pending, raise, raise_gp, raise_ud, ST_OK, ST_FAULT, X86_TRAP_NM } from "../except/fault";
+import { fault_pending, raise, raise_gp, raise_ud, ST_OK, ST_FAULT, X86_TRAP_NM, X86_TRAP_AC } from "../except/fault";
 import { set_arith } from "../flags";
 import { touch_vreg, touch_kreg, amd_flavour } from "./xsave";
 
 // ---- register file addressing ----
 // Vector register n (0..31) is split across the XSAVE components.
-@inline function xmm_at(n: u32): usize { return n < 16 ? XSTATE + X_XMM + n * 16 : XSTATE + X_HI16 + (n - 16) * 64; }
+@inline export function xmm_at(n: u32): usize { return n < 16 ? XSTATE + X_XMM + n * 16 : XSTATE + X_HI16 + (n - 16) * 64; }
 @inline function yhi_at(n: u32): usize { return n < 16 ? XSTATE + X_YMMH + n * 16 : XSTATE + X_HI16 + (n - 16) * 64 + 16; }
 @inline function zhi_at(n: u32): usize { return n < 16 ? XSTATE + X_ZMMH + n * 32 : XSTATE + X_HI16 + (n - 16) * 64 + 32; }
 @inline function kreg_at(n: u32): usize { return XSTATE + X_KREG + n * 8; }
 
-const A = memory.data(64);
-const B = memory.data(64);
-const D = memory.data(64);
+export const A = memory.data(64);
+export const B = memory.data(64);
+export const D = memory.data(64);
 
-function vget(n: u32, dst: usize, len: u32): void {
+export function vget(n: u32, dst: usize, len: u32): void {
   memory.copy(dst, xmm_at(n), 16);
   if (len > 16) memory.copy(dst + 16, yhi_at(n), 16);
   if (len > 32) memory.copy(dst + 32, zhi_at(n), 32);
@@ -35,7 +35,7 @@ function vget(n: u32, dst: usize, len: u32): void {
 // Write `len` bytes to register n. `zero_upper` (VEX/EVEX) clears the rest up
 // to 512 bits. XINUSE: the components of the bytes written — the XMM part
 // (bit 1), YMM_Hi128 (2), ZMM_Hi256 (6) for n < 16; Hi16_ZMM (7) for n ≥ 16.
-function vset(n: u32, src: usize, len: u32, zero_upper: bool): void {
+export function vset(n: u32, src: usize, len: u32, zero_upper: bool): void {
   memory.copy(xmm_at(n), src, 16);
   if (len > 16) memory.copy(yhi_at(n), src + 16, 16);
   else if (zero_upper) memory.fill(yhi_at(n), 0, 16);
@@ -59,11 +59,11 @@ function vset_zero_idiom(n: u32, len: u32, zero_upper: bool): void {
 }
 
 // ---- enable gates (isa.md §8.2) ----
-@inline function kind(r: usize): u32 { return load<u32>(r, R_VEX) >> V_KIND_SHIFT; }
-@inline function vlen(r: usize): u32 { return 16 << ((load<u32>(r, R_VEX) >> V_L_SHIFT) & 3); }
-@inline function vvvv(r: usize): u32 { return load<u32>(r, R_VEX) & V_VVVV; }
+@inline export function kind(r: usize): u32 { return load<u32>(r, R_VEX) >> V_KIND_SHIFT; }
+@inline export function vlen(r: usize): u32 { return 16 << ((load<u32>(r, R_VEX) >> V_L_SHIFT) & 3); }
+@inline export function vvvv(r: usize): u32 { return load<u32>(r, R_VEX) & V_VVVV; }
 
-function gate(r: usize): bool {
+export function gate(r: usize): bool {
   const k = kind(r);
   const c0 = load<u64>(STATE + S_CR0);
   if (k == 0) {
@@ -83,11 +83,28 @@ function gate(r: usize): bool {
 }
 
 // ---- operands ----
+// The r/m operand is memory (ModRM.mod != 11b). The SSE/AVX rows read this at
+// run time instead of splitting into register and memory handler variants:
+// fewer dispatch cases keep the run loop small (W1/W2 MIPS).
+@inline export function is_mem(r: usize): bool { return (load<u8>(r, R_MODRM) >> 6) != 3; }
+// #AC for a 16-byte-or-wider operand that is not 16-byte aligned while
+// alignment checking is on (CPL3, CR0.AM, RFLAGS.AC); measured on Zen 4: the
+// legacy unaligned forms (MOVUPS/MOVDQU/LDDQU) and every VEX form fault too,
+// and a 32-byte operand needs only 16-byte alignment. Narrower operands are
+// checked by the ordinary loads and stores. A non-canonical address is left
+// to the #GP/#SS of the access itself.
+function ac_wide(lin: u64, len: u32): bool {
+  if (len < 16 || !(<u32>lin & 15) || load<u32>(STATE + S_CPL) != 3 ||
+      !(load<u64>(STATE + S_CR0) & 0x40000) || !(load<u64>(STATE + S_RFLAGS) & 0x40000)) return false;
+  if ((load<u32>(STATE + S_MODE) & MODE_64) && <u64>((<i64>(lin << 16)) >> 16) != lin) return false;
+  raise(X86_TRAP_AC, 0, true);
+  return true;
+}
 // Source r/m of `len` bytes into `dst` (register or memory; `align` 0 = none).
 // EVEX.b: a memory source is one element (W: 8 bytes, else 4) broadcast to
 // every lane. With a register source it would select rounding, which integer
 // rows do not have; silicon ignores it there (Zen 4, test/cpu/vec.test.ts).
-function src_rm(r: usize, M: bool, dst: usize, len: u32, align: u32): bool {
+export function src_rm(r: usize, M: bool, dst: usize, len: u32, align: u32): bool {
   if (M && kind(r) == 2 && (load<u32>(r, R_VEX) & V_B)) {
     const esz: u32 = (load<u32>(r, R_VEX) & V_W) ? 8 : 4;
     const v = ld(mem_lin(r, esz, false), esz, <u32>load<u8>(r, R_SEG));
@@ -99,6 +116,7 @@ function src_rm(r: usize, M: bool, dst: usize, len: u32, align: u32): bool {
   const lin = mem_lin(r, len, false);
   if (fault_pending) return false;
   if (align && (<u32>lin & (align - 1))) { raise_gp(0); return false; }
+  if (ac_wide(lin, len)) return false;
   const seg = <u32>load<u8>(r, R_SEG);
   if (len < 8) {
     const v = ld(lin, len, seg);
@@ -115,10 +133,11 @@ function src_rm(r: usize, M: bool, dst: usize, len: u32, align: u32): bool {
 }
 // Store `len` bytes (or only the elements enabled in `emask`, element size
 // `esz`) to memory, probing both ends first so a fault writes nothing.
-function dst_mem(r: usize, src: usize, len: u32, align: u32, emask: u64, esz: u32): bool {
+export function dst_mem(r: usize, src: usize, len: u32, align: u32, emask: u64, esz: u32): bool {
   const lin = mem_lin(r, len, true);
   if (fault_pending) return false;
   if (align && (<u32>lin & (align - 1))) { raise_gp(0); return false; }
+  if (ac_wide(lin, len)) return false;
   const seg = <u32>load<u8>(r, R_SEG);
   if (!probe_write(lin, len, seg)) return false;
   if (len < 8) return st(lin, len, len == 4 ? <u64>load<u32>(src) : load<u64>(src), seg);
@@ -372,5 +391,526 @@ export function vpternlog(r: usize, M: bool): i32 {
   }
   apply_mask(r, old, D, len, esz);
   vset(dn, D, len, true);
+  return ST_OK;
+}
+
+// =====================================================================
+// SSE2/SSSE3/SSE4.1 integer and shuffle instructions gcc emits for plain C,
+// with their VEX.128/256 forms (AVX/AVX2). Cold handlers: the row passes an
+// operation number and element size as values.
+//
+// Element-wise and 128-bit-lane-wise operations read src1 from A and src2
+// from B and write D; 256-bit forms apply each lane operation to both lanes.
+// ---------------------------------------------------------------------
+// OP numbers (also used by cpu/gen/opcodes/vec.ts)
+//  1 addus  2 subus  3 adds  4 subs  5 mullo  6 mulhi(signed)  7 mulhi(unsigned)
+//  8 minu   9 maxu  10 mins 11 maxs 12 cmpgt(signed) 13 avg(unsigned, rounded)
+// 14 shl 15 shr 16 sar (count = B[63:0], or the immediate)
+// 17 pmuludq 18 pmuldq 19 pmaddwd 20 psadbw 21 pslldq 22 psrldq (imm bytes)
+// 30 unpack-low 31 unpack-high 32 packss 33 packus (ESZ = source element)
+// 34 pshufb 35 palignr 36 shufps 37 shufpd
+// 40 pshufd 41 pshuflw 42 pshufhw 43 pabs (unary: source in B)
+// 44 psign 45 phadd 46 phsub 47 phaddsw 48 phsubsw 49 pmaddubsw 50 pmulhrsw
+// 51 pblendw 52 blendps/pd/vpblendd 54 movsldup 55 movshdup 56 movddup
+// 57 pminposuw 60 psllv 61 psrlv 62 psrav 63 vpermq/pd 64 vpermd/ps
+// 65 vperm2i128/f128 66 vpermilpd imm 67 vpermilps var 68 vpermilpd var
+// (unary: 40-43, 54-57, 63, 66)
+
+@inline function sx(v: u64, esz: u32): i64 {
+  const sh = <u64>(64 - esz * 8);
+  return (<i64>(v << sh)) >> sh;
+}
+@inline function ldE(p: usize, esz: u32): u64 {
+  if (esz == 1) return <u64>load<u8>(p);
+  if (esz == 2) return <u64>load<u16>(p);
+  if (esz == 4) return <u64>load<u32>(p);
+  return load<u64>(p);
+}
+@inline function stE(p: usize, esz: u32, v: u64): void {
+  if (esz == 1) store<u8>(p, <u8>v);
+  else if (esz == 2) store<u16>(p, <u16>v);
+  else if (esz == 4) store<u32>(p, <u32>v);
+  else store<u64>(p, v);
+}
+function sat_s(v: i64, esz: u32): u64 {
+  const hi: i64 = (<i64>1 << <i64>(esz * 8 - 1)) - 1, lo: i64 = -hi - 1;
+  return <u64>(v > hi ? hi : v < lo ? lo : v);
+}
+function sat_u(v: i64, esz: u32): u64 {
+  const hi: i64 = (<i64>1 << <i64>(esz * 8)) - 1;
+  return <u64>(v > hi ? hi : v < 0 ? 0 : v);
+}
+
+// D = OP(A, B) over `len` bytes; imm is the instruction's imm8.
+function vcompute(OP: u32, ESZ: u32, len: u32, imm: u32): void {
+  if (OP <= 16) {
+    const bits = ESZ * 8;
+    const m: u64 = ESZ == 8 ? <u64>-1 : ((<u64>1 << <u64>bits) - 1);
+    const cnt = load<u64>(B);   // shifts
+    for (let o: u32 = 0; o < len; o += ESZ) {
+      const x = ldE(A + o, ESZ), y = ldE(B + o, ESZ);
+      const xs = sx(x, ESZ), ys = sx(y, ESZ);
+      let z: u64 = 0;
+      switch (OP) {
+        case 1: z = sat_u(<i64>x + <i64>y, ESZ); break;
+        case 2: z = sat_u(<i64>x - <i64>y, ESZ); break;
+        case 3: z = sat_s(xs + ys, ESZ); break;
+        case 4: z = sat_s(xs - ys, ESZ); break;
+        case 5: z = <u64>(xs * ys); break;
+        case 6: z = <u64>((xs * ys) >> <i64>bits); break;
+        case 7: z = (x * y) >> <u64>bits; break;
+        case 8: z = x < y ? x : y; break;
+        case 9: z = x > y ? x : y; break;
+        case 10: z = xs < ys ? x : y; break;
+        case 11: z = xs > ys ? x : y; break;
+        case 12: z = xs > ys ? m : 0; break;
+        case 13: z = (x + y + 1) >> 1; break;
+        case 14: z = cnt >= <u64>bits ? 0 : x << cnt; break;
+        case 15: z = cnt >= <u64>bits ? 0 : x >> cnt; break;
+        default: z = <u64>(xs >> <i64>(cnt >= <u64>bits ? bits - 1 : <u32>cnt)); break;
+      }
+      stE(D + o, ESZ, z & m);
+    }
+    return;
+  }
+  if (OP <= 20) {
+    for (let o: u32 = 0; o < len; o += 8) {
+      let z: u64 = 0;
+      if (OP == 17) z = <u64>load<u32>(A + o) * <u64>load<u32>(B + o);
+      else if (OP == 18) z = <u64>(<i64>load<i32>(A + o) * <i64>load<i32>(B + o));
+      else if (OP == 19) {
+        const lo = <i32>load<i16>(A + o) * <i32>load<i16>(B + o) + <i32>load<i16>(A + o + 2) * <i32>load<i16>(B + o + 2);
+        const hi = <i32>load<i16>(A + o + 4) * <i32>load<i16>(B + o + 4) + <i32>load<i16>(A + o + 6) * <i32>load<i16>(B + o + 6);
+        z = <u64><u32>lo | (<u64><u32>hi << 32);
+      } else {
+        for (let i: u32 = 0; i < 8; i++) {
+          const d = <i32>load<u8>(A + o + i) - <i32>load<u8>(B + o + i);
+          z += <u64>(d < 0 ? -d : d);
+        }
+      }
+      store<u64>(D + o, z);
+    }
+    return;
+  }
+  if (OP == 63) {        // VPERMQ/VPERMPD: qwords by imm
+    for (let i: u32 = 0; i < 4; i++) store<u64>(D + i * 8, load<u64>(B + ((imm >> (2 * i)) & 3) * 8));
+    return;
+  }
+  if (OP == 64) {        // VPERMD/VPERMPS: dwords of B indexed by A
+    for (let i: u32 = 0; i < 8; i++) store<u32>(D + i * 4, load<u32>(B + (load<u32>(A + i * 4) & 7) * 4));
+    return;
+  }
+  if (OP == 65) {        // VPERM2I128/F128
+    for (let h: u32 = 0; h < 2; h++) {
+      const sel = (imm >> (4 * h)) & 15;
+      if (sel & 8) { memory.fill(D + h * 16, 0, 16); continue; }
+      memory.copy(D + h * 16, (sel & 2 ? B : A) + (sel & 1) * 16, 16);
+    }
+    return;
+  }
+  if (OP == 52) {        // BLENDPS/PD, VPBLENDD: element i from B when imm bit i (mod 8)
+    for (let i: u32 = 0; i < len / ESZ; i++) stE(D + i * ESZ, ESZ, ldE(((imm >> (i & 7)) & 1 ? B : A) + i * ESZ, ESZ));
+    return;
+  }
+  if (OP >= 60 && OP <= 62) {   // VPSLLVD/Q, VPSRLVD/Q, VPSRAVD: per-element counts
+    const bits: u64 = <u64>(ESZ * 8);
+    for (let o: u32 = 0; o < len; o += ESZ) {
+      const x = ldE(A + o, ESZ), c = ldE(B + o, ESZ);
+      let z: u64;
+      if (OP == 60) z = c >= bits ? 0 : x << c;
+      else if (OP == 61) z = c >= bits ? 0 : x >> c;
+      else z = <u64>(sx(x, ESZ) >> <i64>(c >= bits ? bits - 1 : c));
+      stE(D + o, ESZ, z);
+    }
+    return;
+  }
+  for (let l: u32 = 0; l < len; l += 16) {
+    const a = A + l, b = B + l, d = D + l;
+    switch (OP) {
+      case 44: {   // PSIGNB/W/D
+        for (let i: u32 = 0; i < 16; i += ESZ) {
+          const y = sx(ldE(b + i, ESZ), ESZ);
+          stE(d + i, ESZ, y < 0 ? <u64>(0 - sx(ldE(a + i, ESZ), ESZ)) : y == 0 ? 0 : ldE(a + i, ESZ));
+        }
+        break;
+      }
+      case 45: case 46: case 47: case 48: {   // PHADDW/D, PHSUBW/D, PHADDSW, PHSUBSW
+        const n: u32 = 16 / ESZ, h: u32 = n / 2;
+        for (let i: u32 = 0; i < n; i++) {
+          const src = i < h ? a : b, j = (i % h) * 2;
+          const x = sx(ldE(src + j * ESZ, ESZ), ESZ), y = sx(ldE(src + (j + 1) * ESZ, ESZ), ESZ);
+          const v: i64 = OP == 45 || OP == 47 ? x + y : x - y;
+          stE(d + i * ESZ, ESZ, OP >= 47 ? sat_s(v, ESZ) : <u64>v);
+        }
+        break;
+      }
+      case 49: {   // PMADDUBSW: unsigned bytes of A × signed bytes of B, pairs summed with saturation
+        for (let i: u32 = 0; i < 16; i += 2) {
+          const v = <i64>load<u8>(a + i) * <i64>load<i8>(b + i) + <i64>load<u8>(a + i + 1) * <i64>load<i8>(b + i + 1);
+          store<u16>(d + i, <u16>sat_s(v, 2));
+        }
+        break;
+      }
+      case 50: {   // PMULHRSW
+        for (let i: u32 = 0; i < 16; i += 2) {
+          const v = ((<i32>load<i16>(a + i) * <i32>load<i16>(b + i)) >> 14) + 1;
+          store<u16>(d + i, <u16>(v >> 1));
+        }
+        break;
+      }
+      case 51: {   // PBLENDW: the same imm for each lane
+        for (let i: u32 = 0; i < 8; i++) store<u16>(d + i * 2, load<u16>(((imm >> i) & 1 ? b : a) + i * 2));
+        break;
+      }
+      case 54: case 55: {   // MOVSLDUP / MOVSHDUP
+        const o: u32 = OP == 54 ? 0 : 4;
+        for (let i: u32 = 0; i < 16; i += 8) { const v = load<u32>(b + i + o); store<u32>(d + i, v); store<u32>(d + i + 4, v); }
+        break;
+      }
+      case 56: { const v = load<u64>(b); store<u64>(d, v); store<u64>(d + 8, v); break; }   // MOVDDUP
+      case 57: {   // PMINPOSUW
+        let m: u32 = 0xFFFF, k: u32 = 0;
+        for (let i: u32 = 0; i < 8; i++) { const v = <u32>load<u16>(b + i * 2); if (v < m || i == 0) { m = v; k = i; } }
+        memory.fill(d, 0, 16);
+        store<u16>(d, <u16>m); store<u16>(d + 2, <u16>k);
+        break;
+      }
+      case 66: {   // VPERMILPD imm: bit i of imm picks the qword for element i
+        for (let i: u32 = 0; i < 2; i++) store<u64>(d + i * 8, load<u64>(b + ((imm >> ((l >> 3) + i)) & 1) * 8));
+        break;
+      }
+      case 67: {   // VPERMILPS var: data A, control B
+        for (let i: u32 = 0; i < 4; i++) store<u32>(d + i * 4, load<u32>(a + (load<u32>(b + i * 4) & 3) * 4));
+        break;
+      }
+      case 68: {   // VPERMILPD var: control bit 1
+        for (let i: u32 = 0; i < 2; i++) store<u64>(d + i * 8, load<u64>(a + ((load<u32>(b + i * 8) >> 1) & 1) * 8));
+        break;
+      }
+      case 21: case 22: {   // PSLLDQ / PSRLDQ: source in A
+        for (let i: u32 = 0; i < 16; i++) {
+          const s: i32 = OP == 21 ? <i32>i - <i32>imm : <i32>i + <i32>imm;
+          store<u8>(d + i, s >= 0 && s < 16 && imm < 16 ? load<u8>(a + s) : 0);
+        }
+        break;
+      }
+      case 30: case 31: {
+        const base: u32 = OP == 30 ? 0 : 8;
+        for (let i: u32 = 0; i < 8; i += ESZ) {
+          stE(d + 2 * i, ESZ, ldE(a + base + i, ESZ));
+          stE(d + 2 * i + ESZ, ESZ, ldE(b + base + i, ESZ));
+        }
+        break;
+      }
+      case 32: case 33: {
+        const n: u32 = 16 / ESZ, h: u32 = ESZ / 2;
+        for (let i: u32 = 0; i < n; i++) {
+          const va = sx(ldE(a + i * ESZ, ESZ), ESZ), vb = sx(ldE(b + i * ESZ, ESZ), ESZ);
+          stE(d + i * h, h, OP == 32 ? sat_s(va, h) : sat_u(va, h));
+          stE(d + (n + i) * h, h, OP == 32 ? sat_s(vb, h) : sat_u(vb, h));
+        }
+        break;
+      }
+      case 34: {
+        for (let i: u32 = 0; i < 16; i++) {
+          const c = load<u8>(b + i);
+          store<u8>(d + i, c & 0x80 ? 0 : load<u8>(a + (c & 15)));
+        }
+        break;
+      }
+      case 35: {   // PALIGNR: (A:B) >> imm*8, low 16 bytes
+        for (let i: u32 = 0; i < 16; i++) {
+          const s = i + imm;
+          store<u8>(d + i, s < 16 ? load<u8>(b + s) : s < 32 ? load<u8>(a + s - 16) : 0);
+        }
+        break;
+      }
+      case 36: {
+        store<u32>(d, load<u32>(a + (imm & 3) * 4));
+        store<u32>(d + 4, load<u32>(a + ((imm >> 2) & 3) * 4));
+        store<u32>(d + 8, load<u32>(b + ((imm >> 4) & 3) * 4));
+        store<u32>(d + 12, load<u32>(b + ((imm >> 6) & 3) * 4));
+        break;
+      }
+      case 37: {
+        const s = imm >> (l >> 3);   // lane 1 uses imm[3:2]
+        store<u64>(d, load<u64>(a + (s & 1) * 8));
+        store<u64>(d + 8, load<u64>(b + ((s >> 1) & 1) * 8));
+        break;
+      }
+      case 40: {
+        for (let i: u32 = 0; i < 4; i++) store<u32>(d + i * 4, load<u32>(b + ((imm >> (2 * i)) & 3) * 4));
+        break;
+      }
+      case 41: case 42: {
+        const off: u32 = OP == 41 ? 0 : 8;
+        store<u64>(d + 8 - off, load<u64>(b + 8 - off));
+        for (let i: u32 = 0; i < 4; i++) store<u16>(d + off + i * 2, load<u16>(b + off + ((imm >> (2 * i)) & 3) * 2));
+        break;
+      }
+      default: {   // 43 PABS
+        for (let i: u32 = 0; i < 16; i += ESZ) {
+          const v = sx(ldE(b + i, ESZ), ESZ);
+          stE(d + i, ESZ, <u64>(v < 0 ? -v : v));
+        }
+        break;
+      }
+    }
+  }
+}
+
+@inline function vunary(OP: u32): bool { return (OP >= 40 && OP <= 43) || (OP >= 54 && OP <= 57) || OP == 63 || OP == 66; }
+// Register/memory forms: `op xmm1, xmm2/m128` (legacy, src1 = dest) and
+// `vop x/ymm1, x/ymm2, x/ymm3/m` (VEX, src1 = vvvv). Unary rows (OP >= 40) take
+// only the r/m source. The shift-by-register rows read a 128-bit count
+// operand whatever the vector length. Legacy m128 operands must be aligned.
+export function vint(r: usize, OP: u32, ESZ: u32): i32 {
+  const M = is_mem(r);
+  if (!gate(r)) return ST_FAULT;
+  const k = kind(r);
+  if (k == 0 && vvvv(r) != 0) return raise_ud();
+  const len: u32 = k == 0 ? 16 : vlen(r);
+  const dn = <u32>load<u8>(r, R_REG) >> 3;
+  // VPERMQ/VPERMPD with VEX.W0: #UD per the SDM encoding (W1); AMD Zen 4 runs them (measured)
+  if (OP == 63 && !(load<u32>(r, R_VEX) & V_W) && !amd_flavour()) return raise_ud();
+  // shift-by-register counts are 128-bit; MOVDDUP xmm reads m64 (unaligned)
+  const slen: u32 = OP >= 14 && OP <= 16 ? 16 : OP == 56 && len == 16 ? 8 : len;
+  if (!src_rm(r, M, B, slen, k == 0 && slen == 16 ? 16 : 0)) return ST_FAULT;
+  if (!vunary(OP)) vget(k == 0 ? dn : vvvv(r), A, len);
+  vcompute(OP, ESZ, len, <u32>load<u8>(r, R_IMM));
+  vset(dn, D, len, k != 0);
+  return ST_OK;
+}
+// 66 0F 71/72/73 /2 /4 /6 (and /3 /7 PSRLDQ/PSLLDQ) ib: shift the r/m register
+// by an immediate; legacy writes r/m, VEX writes vvvv.
+export function vshimm(r: usize, OP: u32, ESZ: u32): i32 {
+  if (!gate(r)) return ST_FAULT;
+  const k = kind(r);
+  if (k == 0 && vvvv(r) != 0) return raise_ud();
+  const len: u32 = k == 0 ? 16 : vlen(r);
+  const sn = <u32>load<u8>(r, R_RM) >> 3;
+  vget(sn, A, len);
+  const imm = <u32>load<u8>(r, R_IMM);
+  memory.fill(B, 0, 16);
+  store<u64>(B, <u64>imm);
+  vcompute(OP, ESZ, len, imm);
+  vset(k == 0 ? sn : vvvv(r), D, len, k != 0);
+  return ST_OK;
+}
+
+// PMOVSX/PMOVZX (66 0F 38 20..25 / 30..35): widen the low len/RATIO bytes of
+// the source (unaligned m64/m32/m16 in memory) from SSZ- to DSZ-byte elements.
+export function vpmovx(r: usize, SSZ: u32, DSZ: u32, SIGNED: bool): i32 {
+  const M = is_mem(r);
+  if (!gate(r)) return ST_FAULT;
+  const k = kind(r);
+  if (k == 0 && vvvv(r) != 0) return raise_ud();
+  const len: u32 = k == 0 ? 16 : vlen(r);
+  const slen = len / (DSZ / SSZ);
+  if (!src_rm(r, M, B, slen, 0)) return ST_FAULT;
+  for (let i: u32 = 0; i < len / DSZ; i++) {
+    const v = ldE(B + i * SSZ, SSZ);
+    stE(D + i * DSZ, DSZ, SIGNED ? <u64>sx(v, SSZ) : v);
+  }
+  vset(<u32>load<u8>(r, R_REG) >> 3, D, len, k != 0);
+  return ST_OK;
+}
+
+// PTEST (66 0F 38 17): ZF = (src & dst) == 0, CF = (src & ~dst) == 0, the
+// other arithmetic flags cleared.
+export function vptest(r: usize): i32 {
+  const M = is_mem(r);
+  if (!gate(r)) return ST_FAULT;
+  const k = kind(r);
+  if (k == 0 && vvvv(r) != 0) return raise_ud();
+  const len: u32 = k == 0 ? 16 : vlen(r);
+  if (!src_rm(r, M, B, len, k == 0 ? 16 : 0)) return ST_FAULT;
+  vget(<u32>load<u8>(r, R_REG) >> 3, A, len);
+  let and: u64 = 0, andn: u64 = 0;
+  for (let o: u32 = 0; o < len; o += 8) {
+    and |= load<u64>(A + o) & load<u64>(B + o);
+    andn |= ~load<u64>(A + o) & load<u64>(B + o);
+  }
+  set_arith((and == 0 ? ZF : 0) | (andn == 0 ? CF : 0), 0x8D5);
+  return ST_OK;
+}
+
+// PMOVMSKB (66 0F D7), MOVMSKPS (NP 0F 50), MOVMSKPD (66 0F 50): the sign bit
+// of each ESZ-byte element into a GPR (32-bit write, zero-extended).
+export function vmovmsk(r: usize, ESZ: u32): i32 {
+  if (!gate(r)) return ST_FAULT;
+  const k = kind(r);
+  if (k == 0 && vvvv(r) != 0) return raise_ud();
+  const len: u32 = k == 0 ? 16 : vlen(r);
+  vget(<u32>load<u8>(r, R_RM) >> 3, A, len);
+  let v: u64 = 0;
+  for (let i: u32 = 0; i < len / ESZ; i++) v |= <u64>(load<u8>(A + i * ESZ + ESZ - 1) >> 7) << <u64>i;
+  wrreg(load<u8>(r, R_REG), load<u8>(r, R_PFX) & 64 ? 64 : 32, v);
+  return ST_OK;
+}
+
+@inline function rex_w(r: usize): bool {
+  return kind(r) == 0 ? (load<u8>(r, R_PFX) & 64) != 0 : (load<u32>(r, R_VEX) & V_W) != 0;
+}
+// PINSRB/W/D/Q: 66 0F 3A 20 (b), 66 0F C4 (w), 66 0F 3A 22 (d, q with W):
+// the element at imm (mod count) of dest (legacy) / copy of vvvv (VEX) ← r32/r64
+// or memory. ESZ 4 means d or q by REX.W / VEX.W.
+export function vpinsr(r: usize, ESZ: u32): i32 {
+  const M = is_mem(r);
+  if (!gate(r)) return ST_FAULT;
+  const k = kind(r);
+  if (k == 0 && vvvv(r) != 0) return raise_ud();
+  const esz: u32 = ESZ == 4 && rex_w(r) ? 8 : ESZ;
+  let v: u64;
+  if (M) {
+    if (!src_rm(r, true, B, esz, 0)) return ST_FAULT;
+    v = ldE(B, esz);
+  } else v = rdreg(load<u8>(r, R_RM), esz == 8 ? 64 : 32);
+  const dn = <u32>load<u8>(r, R_REG) >> 3;
+  vget(k == 0 ? dn : vvvv(r), D, 16);
+  stE(D + (<u32>load<u8>(r, R_IMM) & (16 / esz - 1)) * esz, esz, v);
+  vset(dn, D, 16, k != 0);
+  return ST_OK;
+}
+// PEXTRB/W/D/Q: 66 0F 3A 14 (b), 15 (w), 16 (d/q) to r/m; 66 0F C5 (w) to the
+// reg-field GPR (FROM_RM: the vector is the r/m register). Register
+// destinations are written zero-extended.
+export function vpextr(r: usize, ESZ: u32, FROM_RM: bool): i32 {
+  const M = is_mem(r);
+  if (!gate(r)) return ST_FAULT;
+  const k = kind(r);
+  if (k == 0 && vvvv(r) != 0) return raise_ud();
+  const esz: u32 = ESZ == 0 ? 4 : ESZ == 4 && rex_w(r) ? 8 : ESZ;   // ESZ 0: EXTRACTPS (dword, W ignored)
+  const xn = <u32>(FROM_RM ? load<u8>(r, R_RM) : load<u8>(r, R_REG)) >> 3;
+  const v = ldE(xmm_at(xn) + (<u32>load<u8>(r, R_IMM) & (16 / esz - 1)) * esz, esz);
+  if (FROM_RM) { wrreg(load<u8>(r, R_REG), esz == 8 ? 64 : 32, v); return ST_OK; }
+  if (!M) { wrreg(load<u8>(r, R_RM), esz == 8 ? 64 : 32, v); return ST_OK; }
+  store<u64>(D, v);
+  return dst_mem(r, D, esz, 0, 1, esz) ? ST_OK : ST_FAULT;
+}
+
+// MOVSS/MOVSD (F3/F2 0F 10/11), ESZ 4/8. Loads from memory zero the rest of
+// the XMM register; register-to-register forms replace only the low element
+// (legacy: of the destination; VEX: of a copy of vvvv). Stores write ESZ bytes.
+export function vmovs(r: usize, STORE: bool, ESZ: u32): i32 {
+  const M = is_mem(r);
+  if (!gate(r)) return ST_FAULT;
+  const k = kind(r);
+  if (k == 0 && vvvv(r) != 0) return raise_ud();
+  const reg = <u32>load<u8>(r, R_REG) >> 3, rm = <u32>load<u8>(r, R_RM) >> 3;
+  if (M) {
+    if (STORE) { memory.copy(D, xmm_at(reg), 8); return dst_mem(r, D, ESZ, 0, 1, ESZ) ? ST_OK : ST_FAULT; }
+    if (!src_rm(r, true, D, ESZ, 0)) return ST_FAULT;
+    if (ESZ == 8) store<u64>(D + 8, 0);
+    vset(reg, D, 16, k != 0);
+    return ST_OK;
+  }
+  const dn = STORE ? rm : reg, sn = STORE ? reg : rm;
+  vget(k == 0 ? dn : vvvv(r), D, 16);
+  memory.copy(D, xmm_at(sn), ESZ);
+  vset(dn, D, 16, k != 0);
+  return ST_OK;
+}
+
+// MOVLPS/MOVLPD/MOVHPS/MOVHPD/MOVHLPS/MOVLHPS (0F 12/13/16/17, NP and 66).
+// HIGH: the high quadword is the one loaded/stored. Register forms (NP only):
+// 0F 12 MOVHLPS dest.lo ← src.hi; 0F 16 MOVLHPS dest.hi ← src.lo.
+// VEX loads take the other quadword from vvvv.
+export function vmovhl(r: usize, STORE: bool, HIGH: bool): i32 {
+  const M = is_mem(r);
+  if (!gate(r)) return ST_FAULT;
+  const k = kind(r);
+  if (k == 0 && vvvv(r) != 0) return raise_ud();
+  const reg = <u32>load<u8>(r, R_REG) >> 3;
+  if (STORE) {
+    memory.copy(D, xmm_at(reg) + (HIGH ? 8 : 0), 8);
+    return dst_mem(r, D, 8, 0, 1, 8) ? ST_OK : ST_FAULT;
+  }
+  let v: u64;
+  if (M) {
+    if (!src_rm(r, true, B, 8, 0)) return ST_FAULT;
+    v = load<u64>(B);
+  } else v = load<u64>(xmm_at(<u32>load<u8>(r, R_RM) >> 3) + (HIGH ? 0 : 8));
+  vget(k == 0 ? reg : vvvv(r), D, 16);
+  store<u64>(D + (HIGH ? 8 : 0), v);
+  vset(reg, D, 16, k != 0);
+  return ST_OK;
+}
+
+// MOVNTI (NP 0F C3, m32/m64 ← r32/r64 by REX.W): an ordinary store here.
+// Not gated by CR0/CR4 (a GPR instruction).
+export function movnti(r: usize): i32 {
+  const n: u32 = load<u8>(r, R_PFX) & 64 ? 8 : 4;
+  store<u64>(D, rdreg(load<u8>(r, R_REG), n * 8));
+  return dst_mem(r, D, n, 0, 1, n) ? ST_OK : ST_FAULT;
+}
+
+// PBLENDVB/BLENDVPS/BLENDVPD (66 0F 38 10/14/15, mask XMM0) and the VEX
+// forms (66 0F 3A 4C/4A/4B, mask register in imm8[7:4]): element from the
+// second source where the mask element's sign bit is set.
+export function vblendv(r: usize, ESZ: u32): i32 {
+  const M = is_mem(r);
+  if (!gate(r)) return ST_FAULT;
+  const k = kind(r);
+  if (k == 0 && vvvv(r) != 0) return raise_ud();
+  const len: u32 = k == 0 ? 16 : vlen(r);
+  const dn = <u32>load<u8>(r, R_REG) >> 3;
+  if (!src_rm(r, M, B, len, k == 0 ? 16 : 0)) return ST_FAULT;
+  vget(k == 0 ? dn : vvvv(r), A, len);
+  const mk = memory.data(64);
+  vget(k == 0 ? 0 : (<u32>load<u8>(r, R_IMM) >> 4) & 15, mk, len);
+  for (let o: u32 = 0; o < len; o += ESZ) stE(D + o, ESZ, ldE((load<u8>(mk + o + ESZ - 1) & 0x80 ? B : A) + o, ESZ));
+  vset(dn, D, len, k != 0);
+  return ST_OK;
+}
+// INSERTPS (66 0F 3A 21): dword imm[7:6] of the source register (or m32)
+// into element imm[5:4] of dest (legacy) / vvvv (VEX), then zero the elements
+// in imm[3:0].
+export function vinsertps(r: usize): i32 {
+  const M = is_mem(r);
+  if (!gate(r)) return ST_FAULT;
+  const k = kind(r);
+  if (k == 0 && vvvv(r) != 0) return raise_ud();
+  const imm = <u32>load<u8>(r, R_IMM);
+  let v: u32;
+  if (M) { if (!src_rm(r, true, B, 4, 0)) return ST_FAULT; v = load<u32>(B); }
+  else v = load<u32>(xmm_at(<u32>load<u8>(r, R_RM) >> 3) + (imm >> 6) * 4);
+  const dn = <u32>load<u8>(r, R_REG) >> 3;
+  vget(k == 0 ? dn : vvvv(r), D, 16);
+  store<u32>(D + ((imm >> 4) & 3) * 4, v);
+  for (let i: u32 = 0; i < 4; i++) if ((imm >> i) & 1) store<u32>(D + i * 4, 0);
+  vset(dn, D, 16, k != 0);
+  return ST_OK;
+}
+// VPBROADCASTB/W/D/Q, VBROADCASTSS/SD/I128/F128: the low ESZ bytes of an
+// xmm register or memory into every element.
+export function vbcast(r: usize, ESZ: u32): i32 {
+  const M = is_mem(r);
+  if (!gate(r)) return ST_FAULT;
+  const len = vlen(r);
+  if (M) { if (!src_rm(r, true, B, ESZ, 0)) return ST_FAULT; }
+  else vget(<u32>load<u8>(r, R_RM) >> 3, B, 16);
+  for (let o: u32 = 0; o < len; o += ESZ) memory.copy(D + o, B, ESZ);
+  vset(<u32>load<u8>(r, R_REG) >> 3, D, len, true);
+  return ST_OK;
+}
+// VINSERTI128/F128: vvvv with the 128-bit lane imm[0] replaced by xmm/m128.
+export function vinsert128(r: usize): i32 {
+  const M = is_mem(r);
+  if (!gate(r)) return ST_FAULT;
+  if (!src_rm(r, M, B, 16, 0)) return ST_FAULT;
+  vget(vvvv(r), D, 32);
+  memory.copy(D + (<u32>load<u8>(r, R_IMM) & 1) * 16, B, 16);
+  vset(<u32>load<u8>(r, R_REG) >> 3, D, 32, true);
+  return ST_OK;
+}
+// VEXTRACTI128/F128: lane imm[0] of the reg-field register to xmm/m128.
+export function vextract128(r: usize): i32 {
+  const M = is_mem(r);
+  if (!gate(r)) return ST_FAULT;
+  vget(<u32>load<u8>(r, R_REG) >> 3, A, 32);
+  memory.copy(D, A + (<u32>load<u8>(r, R_IMM) & 1) * 16, 16);
+  if (M) return dst_mem(r, D, 16, 0, 3, 8) ? ST_OK : ST_FAULT;
+  vset(<u32>load<u8>(r, R_RM) >> 3, D, 16, true);
   return ST_OK;
 }

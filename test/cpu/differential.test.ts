@@ -26,7 +26,9 @@
 // Jcc/JMP/LOOP/JrCXZ forward, CALL/RET (near, indirect, 66-prefixed), far
 // RET/IRETQ/JMP/CALL within CS 0x33, PUSHF/POPF (incl. AC, TF), flag ops,
 // fences/hints/CLFLUSH/prefetch, INT3/INT n/INTO/SYSCALL, privileged and
-// I/O instructions (#GP at CPL3), #UD encodings, RD/WR FS/GS BASE, MOV Sreg.
+// I/O instructions (#GP at CPL3), #UD encodings, RD/WR FS/GS BASE, MOV Sreg,
+// and the SSE/AVX rows of test/helpers/vecenc.ts (legacy and VEX, YMM0-15
+// loaded from DATA first and stored to DATA last so the hash covers them).
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { Decoder, DecoderOptions, Formatter, FormatterSyntax } from "iced-x86";

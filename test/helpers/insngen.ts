@@ -13,14 +13,16 @@
 // on another family (e.g. "shift") is a one-line change there, and its
 // emitters are already here.
 import { CODE_BASE, DATA_BASE, DEFAULT_RSP, GPR, type NativeCase } from "../native/native";
+import { VSPECS, needsV, isStore, writesGpr, type VSpec } from "./vecenc";
+import { FSPECS, fpValue, fpMxcsr } from "./fpgen";
 
 export const ALL_FAMILIES = [
   "alu", "mov", "stack", "ctrl", "flagctl", "misc", "io", "intr", "system",
-  "shift", "muldiv", "bit", "string", "bcd",
+  "shift", "muldiv", "bit", "string", "bcd", "vec",
 ] as const;
 export type FamilyName = (typeof ALL_FAMILIES)[number];
 /** Families the emulator implements now; add a name to switch its generator on. */
-export const ENABLED_FAMILIES: FamilyName[] = ["alu", "mov", "stack", "ctrl", "flagctl", "misc", "io", "intr", "system"];
+export const ENABLED_FAMILIES: FamilyName[] = ["alu", "mov", "stack", "ctrl", "flagctl", "misc", "io", "intr", "system", "vec"];
 
 /** Small, fast, seedable PRNG (xorshift32 variant, splitmix-seeded). */
 export class Rng {
@@ -45,6 +47,12 @@ export class Rng {
 }
 
 const M64 = (1n << 64n) - 1n;
+/** DATA offsets of the vector-register images loaded first / stored last ("vec" family). */
+const VEC_IN = 0xc00, VEC_OUT = 0xe00, MXCSR_IN = 0xbf0, MXCSR_OUT = 0xbf8;
+/** [disp32] absolute into DATA (SIB, no base, no index). */
+function absData(off: number): Mem {
+  return { kind: "mem", mod: 0, rm: 4, sib: (4 << 3) | 5, disp: Number(DATA_BASE) + off, dispSize: 4, rexX: 0, rexB: 0, a32: false };
+}
 /** Where base registers point: [DATA_BASE+WIN_LO, DATA_BASE+WIN_HI). */
 const WIN_LO = 0x400, WIN_HI = 0xc00;
 /** DATA bytes given random contents (the rest of DATA stays zero). */
@@ -73,6 +81,8 @@ interface Enc {
   rm?: RM;
   imm?: number[];
   opreg?: number;     // +r register (0..15) folded into the last opcode byte
+  /** VEX (C4 form) instead of REX + escape bytes; op is then the opcode byte alone. */
+  vex?: { map: number; pp: number; L: number; W: number; vvvv: number };
 }
 
 export class SeqGen {
@@ -224,6 +234,13 @@ export class SeqGen {
     for (let i = pfx.length - 1; i > 0; i--) { const j = this.r.int(i + 1); [pfx[i], pfx[j]] = [pfx[j], pfx[i]]; }
     bytes.push(...pfx);
     let rex = 0x40;
+    if (e.vex) {
+      const R = ((e.reg ?? 0) >> 3) & 1;
+      const X = e.rm?.kind === "mem" ? e.rm.rexX : 0;
+      const B = e.rm ? (e.rm.kind === "reg" ? (e.rm.n >> 3) & 1 : e.rm.rexB) : 0;
+      const v = e.vex;
+      bytes.push(0xc4, ((R ^ 1) << 7) | ((X ^ 1) << 6) | ((B ^ 1) << 5) | v.map, (v.W << 7) | ((~v.vvvv & 15) << 3) | (v.L << 2) | v.pp);
+    } else {
     if (e.rexW) rex |= 8;
     if (e.reg !== undefined && e.reg >= 8) rex |= 4;
     if (e.rm) {
@@ -234,6 +251,7 @@ export class SeqGen {
     if (rex !== 0x40 || e.forceRex || (!e.noRex && this.r.chance(0.05))) {
       if (e.noRex && rex !== 0x40) throw new Error("insngen: REX needed and forbidden");
       if (!e.noRex) bytes.push(rex);
+    }
     }
     const op = [...e.op];
     if (e.opreg !== undefined) op[op.length - 1] |= e.opreg & 7;
@@ -322,11 +340,47 @@ export class SeqGen {
   /** A whole case: `n` instructions. */
   sequence(n: number): NativeCase {
     this.setup();
+    const vec = this.families.has("vec");
+    const data = this.r.bytes(DATA_PATCH);
+    // vector state: YMM0-15 loaded from DATA+VEC_IN (boundary-heavy bytes,
+    // small shift counts) first, and stored to DATA+VEC_OUT at the end so the
+    // memory hash covers every vector register (legacy SSE keeps 255:128)
+    if (vec) {
+      const B = [0, 1, 0x7f, 0x80, 0x81, 0xfe, 0xff];
+      for (let i = VEC_IN; i < VEC_IN + 0x200; i++) if (this.r.chance(0.4)) data[i] = this.r.pick(B);
+      for (let n = 0; n < 16; n += 3) { data.fill(0, VEC_IN + n * 32, VEC_IN + n * 32 + 8); data[VEC_IN + n * 32] = this.r.int(70); }
+      // about half the registers hold float/double lanes from the FP generator
+      const dv = new DataView(data.buffer, data.byteOffset);
+      const rr = () => this.r.u32();
+      for (let n = 0; n < 16; n++) {
+        if (this.r.chance(0.5)) continue;
+        const f64 = this.r.chance(0.5);
+        for (let o = VEC_IN + n * 32; o < VEC_IN + n * 32 + 32; o += f64 ? 8 : 4) {
+          if (f64) dv.setBigUint64(o, fpValue(rr, true), true); else dv.setUint32(o, Number(fpValue(rr, false)), true);
+        }
+      }
+      for (let n = 0; n < 16; n++) this.ymmAbs(0x6f, n, VEC_IN + n * 32);
+      // and MXCSR: any rounding mode, DAZ/FTZ, sometimes unmasked exceptions
+      for (let i = 0; i < 4; i++) dv.setUint32(0xbe0 + i * 4, fpMxcsr(rr), true);
+      if (this.r.chance(0.5)) {
+        dv.setUint32(MXCSR_IN, fpMxcsr(rr), true);
+        this.emit({ pfx: [], op: [0x0f, 0xae], reg: 2, rm: absData(MXCSR_IN) });
+      }
+    }
     for (let i = 0; i < n && this.code.length < 3000; i++) this.one();
+    if (vec) {
+      for (let n = 0; n < 16; n++) this.ymmAbs(0x7f, n, VEC_OUT + n * 32);
+      this.emit({ pfx: [], op: [0x0f, 0xae], reg: 3, rm: absData(MXCSR_OUT) });   // stmxcsr
+    }
     return {
       code: Uint8Array.from(this.code), gpr: this.gpr, rflags: this.rflags, dataSeed: 0n,
-      patches: [{ addr: DATA_BASE, bytes: this.r.bytes(DATA_PATCH) }],
+      patches: [{ addr: DATA_BASE, bytes: data }],
     };
+  }
+
+  /** vmovdqu ymmN, [abs DATA+off] (0x6f) or the store (0x7f). */
+  ymmAbs(op: number, n: number, off: number): void {
+    this.emit({ pfx: [], op: [op], reg: n, vex: { map: 1, pp: 2, L: 1, W: 0, vvvv: 0 }, rm: absData(off) });
   }
 
   /** Emit `inner` and return its bytes' length (for forward branches). */
@@ -722,6 +776,46 @@ const EMITTERS: Emitter[] = [
     else g.emit({ pfx: [], op: r.pick([[0x0f, 0x06], [0x0f, 0x08], [0x0f, 0x09], [0x0f, 0x30], [0x0f, 0x32], [0x0f, 0x00, 0xd0], [0x0f, 0x00, 0xd8], [0x0f, 0x01, 0x38]]) });  // privileged: #GP
   }],
 ];
+
+// ---- vec: SSE/AVX rows of test/helpers/vecenc.ts VSPECS -----------------------
+const VIMMS = [0, 1, 7, 8, 15, 16, 31, 32, 33, 63, 64, 0x1b, 0x4e, 0x80, 0xff];
+const ALLV: VSpec[] = [...VSPECS, ...FSPECS.map((f) => ({ ...f, name: f.name + (f.noV ? " fp-noV" : " fp") }))];
+const needsVX = (sp: VSpec) => / fp-noV$/.test(sp.name) ? false : / fp$/.test(sp.name) ? true : needsV(sp);
+EMITTERS.push(["vec", 14, (g) => {
+  const r = g.r, sp = r.pick(ALLV);
+  const useVex = r.chance(0.35);
+  const isMem = sp.regOnly ? r.chance(0.03) : sp.memOnly ? r.chance(0.97) : r.chance(0.35);
+  const e: Enc = { pfx: [], op: [] };
+  if (useVex) {
+    e.op = [sp.op];
+    const v = needsVX(sp) || sp.ext !== undefined;
+    e.vex = { map: sp.map, pp: sp.pp, L: r.int(2), W: r.chance(0.3) ? 1 : 0, vvvv: v || r.chance(0.03) ? r.int(16) : 0 };
+    if (sp.gpr && writesGpr(sp) && e.vex.vvvv !== 0 && !v) e.vex.vvvv = 0;
+  } else {
+    if (sp.pp) e.pfx.push([0, 0x66, 0xf3, 0xf2][sp.pp]);
+    e.op = sp.map === 1 ? [0x0f, sp.op] : [0x0f, sp.map === 2 ? 0x38 : 0x3a, sp.op];
+    e.rexW = r.chance(0.2);
+  }
+  const gdst = sp.gpr && writesGpr(sp);
+  e.reg = sp.ext ?? (sp.gpr === "reg" ? (gdst ? g.dst() : g.src()) : r.int(16));
+  if (isMem) {
+    const store = isStore(sp);
+    if (r.chance(0.8)) {
+      // [base + disp] at a 16-byte aligned address inside the window
+      const b = r.pick(g.bases), bv = Number(g.gpr[b] - DATA_BASE);
+      const t = (WIN_LO + r.int(WIN_HI - WIN_LO - 64)) & ~15;
+      e.rm = { kind: "mem", mod: 2, rm: (b & 7) === 4 ? 4 : b & 7, sib: (b & 7) === 4 ? 0x24 : undefined, disp: t - bv, dispSize: 4, rexX: 0, rexB: b >> 3, a32: false };
+    } else e.rm = rip(g, g.mem(!store, sp.msize ?? 16));
+  } else {
+    e.rm = { kind: "reg", n: sp.gpr === "rm" ? (gdst ? g.dst() : g.src()) : r.int(16) };
+  }
+  if (sp.imm) e.imm = [r.chance(0.5) ? r.pick(VIMMS) : r.int(256)];
+  if (/ fp/.test(sp.name) && r.chance(0.3)) {
+    // reload MXCSR first: a fresh rounding mode / DAZ / FTZ / masks per FP instruction
+    g.emit({ pfx: [], op: [0x0f, 0xae], reg: 2, rm: absData(0xbe0 + r.int(4) * 4) });
+  }
+  g.emit(e);
+}]);
 
 /** Memory operands inside forward-branch bodies may not be RIP-relative. */
 function rip(g: SeqGen, m: RM): RM {

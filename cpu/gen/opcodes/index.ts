@@ -12,6 +12,7 @@ import { intr } from "./intr";
 import { system } from "./system";
 import { xsave } from "./xsave";
 import { vec } from "./vec";
+import { ssefp } from "./ssefp";
 import { pkru } from "./pkru";
 import { amx } from "./amx";
 import { x87 } from "./x87";
@@ -21,4 +22,4 @@ import { bit } from "./bit";
 import { string } from "./string";
 import { bcd } from "./bcd";
 
-export const FAMILIES: Family[] = [alu, mov, stack, ctrl, flagctl, misc, io, intr, system, shift, muldiv, bit, string, bcd, xsave, vec, pkru, amx, x87];
+export const FAMILIES: Family[] = [alu, mov, stack, ctrl, flagctl, misc, io, intr, system, shift, muldiv, bit, string, bcd, xsave, vec, ssefp, pkru, amx, x87];
