@@ -538,7 +538,7 @@ import { CS, DS, ES, FS, GS, Mem, OpADC, OpADD, OpAND, OpCMP, OpCNTCL, OpCNTIB, 
         case 509: return cmov<u32, Reg>(r);
         case 510: return cmov<u32, Mem>(r);
         case 511: return cmov<u64, Reg>(r);
-        default: return op_ud(r);
+        default: return dispatch_cold(id, r);
       }
     }
     case 1: {
@@ -1055,7 +1055,7 @@ import { CS, DS, ES, FS, GS, Mem, OpADC, OpADD, OpAND, OpCMP, OpCNTCL, OpCNTIB, 
         case 1021: return shift<OpSHR, OpCNTIB, u16, Reg>(r);
         case 1022: return shift<OpSHR, OpCNTIB, u16, Mem>(r);
         case 1023: return shift<OpSHR, OpCNTIB, u32, Reg>(r);
-        default: return op_ud(r);
+        default: return dispatch_cold(id, r);
       }
     }
     case 2: {
@@ -1419,6 +1419,18 @@ import { CS, DS, ES, FS, GS, Mem, OpADC, OpADD, OpAND, OpCMP, OpCNTCL, OpCNTIB, 
         case 1380: return bound(r, 64);
         case 1381: return arpl(r, false);
         case 1382: return arpl(r, true);
+        default: return dispatch_cold(id, r);
+      }
+    }
+    default: return dispatch_cold(id, r);
+  }
+}
+
+// the cold families, out of the run loop
+function dispatch_cold(id: u32, r: usize): i32 {
+  switch (id >> 9) {
+    case 2: {
+      switch (id) {
         case 1383: return fxsave(r, false);
         case 1384: return fxsave(r, true);
         case 1385: return ldmxcsr(r, false);

@@ -229,27 +229,41 @@ for (const v of variants) {
 const constNames = new Set<string>();
 for (const v of variants) for (const m of v.exec.matchAll(/\b([A-Z][A-Z0-9_]+|Op[A-Z]+|Reg|Mem)\b/g)) constNames.add(m[1]);
 const imports = [...fnsByFamily].map(([fam, fns]) => `import { ${[...fns].sort().join(", ")} } from "./exec/${fam}";`);
+// Families whose handlers are ordinary calls (vector, x87, XSAVE, AMX, PKRU) are dispatched from a
+// separate function: the run loop keeps only the cases of the integer families, whose handlers
+// are inlined into it. V8 compiled the loop noticeably worse when it grew by ~800 cases of
+// vector rows (W1 232 → 186 MIPS) even though none of them ran.
+const COLD_FAMILIES = new Set(["xsave", "vec", "ssefp", "pkru", "amx", "x87"]);
+const hot = variants.filter((v) => !COLD_FAMILIES.has(v.family));
+const cold = variants.filter((v) => COLD_FAMILIES.has(v.family));
 const dispatch = header +
   `// One case per handler variant; the switch compiles to a br_table inside the run loop.\n` +
   imports.join("\n") + "\n" +
   (constNames.size ? `import { ${[...constNames].sort().join(", ")} } from "./exec/consts";\n` : "") +
-  `\n@inline export function dispatch(id: u32, r: usize): i32 {\n` + dispatchBody() + `}\n`;
+  `\n@inline export function dispatch(id: u32, r: usize): i32 {\n` + dispatchBody(hot, true) + `}\n` +
+  `\n// the cold families, out of the run loop\nfunction dispatch_cold(id: u32, r: usize): i32 {\n` + dispatchBody(cold, false) + `}\n`;
 
 // Binaryen turns a switch into one br_table only while the case range is at
 // most 1024 (RemoveUnusedBrs' tablify MAX_RANGE); beyond that every dispatch
 // became a linear chain of compares (measured: 6x slower for ids near 1100).
 // So the switch is split into chunks of DISPATCH_CHUNK ids under an outer
 // switch on id / DISPATCH_CHUNK: two br_tables per dispatch.
-function dispatchBody(): string {
+function dispatchBody(vs: Variant[], withCold: boolean): string {
   const DISPATCH_CHUNK = 512;
   const chunks: string[] = [];
-  for (let c = 0; c * DISPATCH_CHUNK < next; c++) {
-    const vs = variants.filter((v) => Math.floor(v.id / DISPATCH_CHUNK) === c);
-    chunks.push(`    case ${c}: {\n      switch (id) {\n` +
-      vs.map((v) => `        case ${v.id}: return ${v.exec};`).join("\n") +
-      `\n        default: return op_ud(r);\n      }\n    }`);
+  const byChunk = new Map<number, Variant[]>();
+  for (const v of vs) {
+    const c = Math.floor(v.id / DISPATCH_CHUNK);
+    if (!byChunk.has(c)) byChunk.set(c, []);
+    byChunk.get(c)!.push(v);
   }
-  return `  switch (id >> ${Math.log2(DISPATCH_CHUNK)}) {\n` + chunks.join("\n") + `\n    default: return op_ud(r);\n  }\n`;
+  const fallback = withCold ? "dispatch_cold(id, r)" : "op_ud(r)";
+  for (const [c, cvs] of [...byChunk].sort((a, b) => a[0] - b[0])) {
+    chunks.push(`    case ${c}: {\n      switch (id) {\n` +
+      cvs.map((v) => `        case ${v.id}: return ${v.exec};`).join("\n") +
+      `\n        default: return ${fallback};\n      }\n    }`);
+  }
+  return `  switch (id >> ${Math.log2(DISPATCH_CHUNK)}) {\n` + chunks.join("\n") + `\n    default: return ${fallback};\n  }\n`;
 }
 
 const ids = variants.map((v) => ({ id: v.id, asm: v.asm, size: v.size, mem: v.mem, family: v.family, op: v.op }));
