@@ -9,7 +9,8 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { EmuRunner } from "../helpers/emu";
-import { nativeAvailable, nativeInfo, runNative, DATA_BASE, DEFAULT_RSP, type NativeCase, type NativeResult } from "../native/native";
+import { assertBatchMatchesSilicon } from "../helpers/diff";
+import { nativeAvailable, nativeInfo, DATA_BASE, DEFAULT_RSP, type NativeCase, type NativeResult } from "../native/native";
 import { legacy, vex, type VSpec, type ModRMOperand } from "../helpers/vecenc";
 import { fpValue, fpMxcsr, FSPECS, type FSpec } from "../helpers/fpgen";
 
@@ -85,16 +86,7 @@ else {
           patches: [{ addr: DATA_BASE, bytes: img }], dumpData: true });
         labels.push(`[${code.map((x) => x.toString(16).padStart(2, "0")).join(" ")}] mxcsr=${new DataView(img.buffer).getUint32(0x480, true).toString(16)}`);
       }
-      const res = runNative(cases);
-      const bad: string[] = [];
-      let ok = 0;
-      cases.forEach((c, i) => {
-        const d = diff(res[i], emu.run(c));
-        if (d) bad.push(`${labels[i]}: silicon / emulator: ${d}`);
-        if (res[i].status === "ok") ok++;
-      });
-      assert.ok(ok > 0, "no case ran to completion natively");
-      if (bad.length) assert.unreachable(`${bad.length}/${cases.length} differ:\n` + bad.slice(0, 6).join("\n"));
+      assertBatchMatchesSilicon(emu, cases, labels, diff);
     });
   }
 }

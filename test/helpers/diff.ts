@@ -95,3 +95,21 @@ export function assertSameAsSilicon(e: NativeResult, r: NativeResult, dataBytes:
     if (e.data![k] !== r.data![k]) assert.unreachable(`DATA+0x${k.toString(16)}: native ${r.data![k].toString(16)} emulator ${e.data![k].toString(16)}`);
   }
 }
+
+/**
+ * Run `cases` natively and on the emulator and fail with the first differences `diff` reports
+ * (labels name the cases). At least one case must complete natively, or the check proves nothing.
+ */
+export function assertBatchMatchesSilicon(emu: EmuRunner, cases: NativeCase[], labels: string[],
+  diff: (native: NativeResult, emu: NativeResult) => string | null): void {
+  const res = runNative(cases);
+  const bad: string[] = [];
+  let ok = 0;
+  cases.forEach((c, i) => {
+    const d = diff(res[i], emu.run(c));
+    if (d) bad.push(`${labels[i]}: silicon / emulator: ${d}`);
+    if (res[i].status === "ok") ok++;
+  });
+  assert.ok(ok > 0, "no case ran to completion natively");
+  if (bad.length) assert.unreachable(`${bad.length}/${cases.length} differ:\n` + bad.slice(0, 6).join("\n"));
+}
