@@ -23,18 +23,18 @@ Usage:
   x86kvm run --restore FILE [--host M] [--kernel K] [--vmm strict|qemu]   rebuild the guest from a stream, run it
   x86kvm migrate IMAGE --from HOST:KERNEL --to HOST:KERNEL [--vmm strict|qemu] [--at-sync N] [--cpu …] [--json]
                                     live-migrate a guest between two modelled hosts and say what happened
-  x86kvm cpus [--json]              list the CPU models and their XSAVE features (CPUID leaf 0xD)
   x86kvm scenarios [--json] [--html FILE] [--scenario S1,S4]
                                     the bug scenarios S1–S6 over kernel behaviours, hosts and VMM
                                     personalities: outcome and why per cell (npm start)
-  x86kvm demo                       run the bundled guest images and say what each proved
-  x86kvm dap [--server=PORT]        VS Code debug adapter (DAP) on stdin/stdout, or a server on 127.0.0.1:PORT;
-                                    a launch request takes 'program' or 'bios' and the run options (README)
   x86kvm selftest NAME [--host MODEL] [--kernel VERSION] [--json]
                                     a KVM selftest's host half over its guest image: state,
                                     amx, amx-2026, xcr0-cpuid (exit 0 pass, 6 host oops,
                                     8 guest assert, 10 guest exception, 12 host-side check
                                     failed, 14 skipped: the host model lacks a feature)
+  x86kvm dap [--server=PORT]        VS Code debug adapter (DAP) on stdin/stdout, or a server on 127.0.0.1:PORT;
+                                    a launch request takes 'program' or 'bios' and the run options (README)
+  x86kvm cpus [--json]              list the CPU models and their XSAVE features (CPUID leaf 0xD)
+  x86kvm demo                       run the bundled guest images and say what each proved
   x86kvm --help | --version
 
 Image kinds: ELF is detected by its magic; NAME.rom is taken as --bios; anything else is flat.
@@ -68,7 +68,8 @@ Migration options (migrate; --save/--restore on run):
                          hosts share, or a model; then QEMU-style edits
       --save FILE / --restore FILE      write / read a migration stream (README: stream format)
 
-Devices: port 0xE9 debug console and COM1 (0x3F8) → stdout; port 0xF4 isa-debug-exit; port 0x92 A20.
+Devices: port 0xE9 debug console and COM1 (0x3F8) → stdout; port 0xF4 isa-debug-exit; port 0x92 A20;
+port 0x1000 the KVM selftests' ucall (GUEST_SYNC / PRINTF / DONE / ASSERT; README).
 
 Exit status: the guest's isa-debug-exit status (value v → (v<<1)|1, always odd), 0 when the guest
 halts, 2 triple fault (shutdown), bad image or usage error, 4 internal error (unhandled exit),
