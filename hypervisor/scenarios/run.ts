@@ -39,9 +39,8 @@ export function runCell(cell: Cell, images: Images): CellResult {
       case "S6": r = runS6(cell); break;
     }
   } catch (e) {
-    // a runner that throws is a bug of ours, not an outcome: report it in the cell, keep going
-    r = { outcome: "guest-crash", detail: `x86kvm error: ${(e as Error).message}`, steps: [] };
-    return { ...cell, ...r, pass: false };
+    // a runner that throws is a bug of ours, not an outcome of the scenario: say which cell
+    throw new Error(`${cell.scenario} ${cell.source} → ${cell.destination} (${cell.vmm}): ${(e as Error).message}`, { cause: e });
   }
   return { ...cell, ...r, pass: r.outcome === cell.expected };
 }
