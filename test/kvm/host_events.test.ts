@@ -234,19 +234,23 @@ test("first write of 0 keeps the intercept; after the first non-zero write (xfd_
   assert.is(host.events.length, 2);
 });
 
-test("a value KVM refuses (XFD bit 17): the exit, then kvm_set_msr_common fails → #GP(0) injected at the WRMSR", () => {
-  // IDT at 0x3000 with a #GP gate to 0x1800: out 0x81 ; hlt (GDT at 0x4000 for its CS)
-  const { host, v, mem } = s4("6.19", { code: [...WRMSR_XFD17, ...OUT_HLT] });
+/** IDT at 0x3000 with a gate for `vector` to 0x1800: out 0x81 ; hlt (GDT at 0x4000 for its CS); the frame sits below 0x8000 */
+function handlerFor(host: Host, v: VcpuFd, mem: number, vector: number): void {
   const dv = new DataView(host.cpu.memory.buffer, mem);
-  dv.setUint16(0x3000 + 16 * 13, 0x1800, true);
-  dv.setUint16(0x3000 + 16 * 13 + 2, 8, true);
-  dv.setUint8(0x3000 + 16 * 13 + 5, 0x8e);
+  dv.setUint16(0x3000 + 16 * vector, 0x1800, true);
+  dv.setUint16(0x3000 + 16 * vector + 2, 8, true);
+  dv.setUint8(0x3000 + 16 * vector + 5, 0x8e);
   host.mem(mem + 0x1800, 3).set([0xe6, 0x81, 0xf4]);
   const s = v.getSregs();
   s.idt = { base: 0x3000n, limit: 16 * 32 - 1 };
   dv.setBigUint64(0x4008, 0x00209a0000000000n, true);              // GDT[1]: 64-bit code, DPL 0
   s.gdt = { base: 0x4000n, limit: 15 };
   v.setSregs(s);
+}
+
+test("a value KVM refuses (XFD bit 17): the exit, then kvm_set_msr_common fails → #GP(0) injected at the WRMSR", () => {
+  const { host, v, mem } = s4("6.19", { code: [...WRMSR_XFD17, ...OUT_HLT] });
+  handlerFor(host, v, mem, 13);
   host.scheduleEvent(v.fd, { at: { msrWrite: MSR_XFD }, kind: "irq-fpu" });
   assert.is(runRaw(host, v), 0);
   assert.is(exitOf(v), KVM_EXIT.IO);
@@ -288,6 +292,21 @@ test("KVM_GUESTDBG_SINGLESTEP over the intercepted WRMSR: one step, the debug ex
     pcs.push(dv.getBigUint64(40, true));
   }
   assert.equal(pcs, [0x1005n, 0x100an, 0x100cn, wrmsrRip + 2n], "mov, mov, xor, then past the WRMSR");
+  assert.is(xfdOf(v), B18);
+});
+
+test("guest RFLAGS.TF over the intercepted WRMSR: the handler's skip queues the single-step #DB after it (DR6.BS)", () => {
+  // mov ecx/eax, xor edx ; pushfq ; or qword [rsp],0x100 ; popfq ; wrmsr ; out ; hlt — TF traps after the WRMSR
+  const TF_ON = [0x9c, 0x48, 0x81, 0x0c, 0x24, 0x00, 0x01, 0x00, 0x00, 0x9d];
+  const code = [...WRMSR_XFD18.slice(0, -2), ...TF_ON, 0x0f, 0x30, ...OUT_HLT];
+  const { host, v, mem } = s4("6.19", { code });
+  handlerFor(host, v, mem, 1);
+  assert.is(runRaw(host, v), 0);
+  assert.is(exitOf(v), KVM_EXIT.IO);
+  assert.is(portOf(v), 0x81, "in the #DB handler");
+  const frame = new DataView(host.cpu.memory.buffer, mem + 0x8000 - 40);
+  assert.is(frame.getBigUint64(0, true), 0x1000n + BigInt(code.length - 3), "pushed RIP: after the WRMSR");
+  assert.is(v.getDebugregs().dr6 & 0x4000n, 0x4000n, "DR6.BS");
   assert.is(xfdOf(v), B18);
 });
 
