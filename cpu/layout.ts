@@ -86,7 +86,8 @@ export const S_DBG_CTRL: u32 = 744;      // u32 DBG_* bits (KVM_SET_GUEST_DEBUG)
 export const S_EXC_BITMAP: u32 = 748;    // u32 vectors that exit to the host instead of being delivered
 export const S_NBP: u32 = 752;           // number of software breakpoints in SCRATCH+BP_LIST
 export const S_PDPTE: u32 = 768;         // 4 PAE PDPTEs loaded at CR3 write
-export const S_MSR_MISC: u32 = 800;      // spare
+export const S_MSR_ICPT: u32 = 800;      // u32 MSRI_* bits: guest WRMSRs the hypervisor intercepts (VMX MSR bitmap)
+export const S_MSR_MISC: u32 = 808;      // spare
 export const S_CPUID_PTR: u32 = 896;     // u32 pointer to the CPUID table (host heap)
 export const S_CPUID_N: u32 = 900;       // u32 number of entries
 export const S_FEAT: u32 = 904;          // u32 feature bits the core consults (FEAT_*)
@@ -163,6 +164,16 @@ export const EXIT_MMIO: u32 = 6;
 export const EXIT_SHUTDOWN: u32 = 8;
 export const EXIT_INTR: u32 = 10;        // budget used up (the run was "interrupted")
 export const EXIT_INTERNAL_ERROR: u32 = 17;
+// KVM-internal exits: handled inside KVM_RUN, never written to userspace's kvm_run.
+// 0x10000 | the VMX basic exit reason (32 = WRMSR), outside every KVM_EXIT_* number.
+// Record: R_MSR_INDEX (u32), R_MSR_LEN (u32, VM-exit instruction length), R_MSR_DATA (u64);
+// RIP stays at the WRMSR, nothing was written (the exit handler completes or #GPs it).
+export const EXIT_VMX_MSR_WRITE: u32 = 0x10020;
+export const R_MSR_INDEX: u32 = 32;
+export const R_MSR_LEN: u32 = 36;
+export const R_MSR_DATA: u32 = 40;
+// S_MSR_ICPT bits
+export const MSRI_XFD_WRITE: u32 = 1;    // WRMSR IA32_XFD (0x1C4) exits (KVM: until xfd_no_write_intercept)
 
 // ---- mode bits (S_MODE): what the decoder and the MMU need to know ----
 export const MODE_PE: u32 = 1;           // CR0.PE

@@ -18,11 +18,11 @@
 //                   sets TIF_NEED_FPU_LOAD), SIMD work, kernel_fpu_end()
 //   kind 'preempt'  the vCPU thread is preempted (schedule(): switch_fpu_prepare saves the same
 //                   way) and later scheduled back; the registers return at switch_fpu_return()
-//   at 'next-exit' | { exitReason, port? } | { afterInsns }   (kvm/vcpu.ts HostEventAt)
-// This CPU runs WRMSR(IA32_XFD) without an exit; the exit after it stands for the WRMSR's exit
-// (kvm/fpu_kernel.ts): its handler (fpu_update_guest_xfd) runs after the event, then the guest is
-// re-entered (switch_fpu_return) as VMX would. So S4: guest loads tiles, WRMSR XFD[18]=1, OUT;
-// scheduleEvent(vcpu, { at: { exitReason: KVM_EXIT_IO, port }, kind: 'irq-fpu' }) → under B1–B3
+//   at 'next-exit' | { exitReason, port? } | { msrWrite } | { afterInsns }   (kvm/vcpu.ts HostEventAt)
+// As on VMX, the guest's WRMSR(IA32_XFD) exits until its first non-zero write; KVM handles that
+// exit inside KVM_RUN (kvm_set_msr_common → fpu_update_guest_xfd, after the event) and re-enters
+// the guest (switch_fpu_return) without returning to userspace. So S4: guest loads tiles, WRMSR
+// XFD[18]=1; scheduleEvent(vcpu, { at: { msrWrite: 0x1c4 }, kind: 'irq-fpu' }) → under B1–B3
 // that KVM_RUN returns -EIO with host.oops.caller 'switch_fpu_return'; under B4 it does not oops.
 // host.events lists what fired (exit, instruction count, kernel functions run, and `oops`: the
 // oops caller when the host oopsed later in that KVM_RUN), oldest first.

@@ -7,6 +7,7 @@ import {
   S_APIC_BASE, S_PAT, S_MISC_ENABLE, S_XSS, S_XFD, S_XFD_ERR, S_MTRR_DEF, S_SPEC_CTRL, S_TSC_ADJUST, S_FEAT, S_CPL, S_SHADOW,
   MODE_PE, MODE_64, MODE_LMA, MODE_VM86, SEG_CS, SEG_SS, SEG_DS, SEG_FS, SEG_GS, SEG_LDTR, SEG_TR,
   FEAT_XSAVE, FEAT_PKU, FEAT_FSGSBASE, FEAT_NX, FEAT_XFD, FEAT_XSAVES, FEAT_RDTSCP,
+  RUN, R_EXIT_REASON, S_MSR_ICPT, MSRI_XFD_WRITE, EXIT_VMX_MSR_WRITE, R_MSR_INDEX, R_MSR_LEN, R_MSR_DATA,
 } from "../layout";
 import {
   cr0, cr4, efer, cpl, rd64, wr64, rdreg, wrreg, rd32, wr32, set_seg, seg_base, seg_sel, seg_attr, seg_limit, update_mode,
@@ -14,10 +15,10 @@ import {
   CR4_FSGSBASE, CR4_UMIP, CR4_SMEP, CR4_SMAP, CR4_PSE, CR4_PGE, EFER_LME, EFER_LMA, EFER_NXE, EFER_SCE, ATTR_L, ATTR_UNUSABLE, ATTR_P,
 } from "../state";
 import { read_E, write_E, mem_lin, mode64, mask, push, stack_peek, sp_add, read_far_ptr, far_off, far_sel } from "./operand";
-import { R_REG, R_SEG, R_RM, R_MODRM } from "../decode/decoder";
+import { R_REG, R_SEG, R_RM, R_MODRM, R_START, R_LEN } from "../decode/decoder";
 import { ld, st, tlb_flush, tlb_flush_page, tlb_select } from "../mmu/access";
 import { load_pdptes } from "../mmu/paging";
-import { fault_pending, fault_vec, clear_fault, ST_OK, ST_FAULT, ST_END, raise, raise_gp, raise_ud, X86_TRAP_GP, X86_TRAP_NP } from "../except/fault";
+import { fault_pending, fault_vec, clear_fault, ST_OK, ST_FAULT, ST_END, ST_EXIT, raise, raise_gp, raise_ud, X86_TRAP_GP, X86_TRAP_NP } from "../except/fault";
 import { set_arith } from "../flags";
 import { ZF, AC } from "../state";
 import { load_seg, read_desc, desc_lo, desc_hi, desc_attr, desc_base, desc_limit, desc_dpl, set_accessed } from "../except/segment";
@@ -25,6 +26,7 @@ import { ld_sys, st_sys } from "../mmu/access";
 import { find_cpuid_ecx, cpuid_query, cpuid_out_b, cpuid_out_c } from "./misc";
 import { phys_read64 } from "../mmu/phys";
 import { insn_end } from "./ctrl";
+import { set_next_rip, blk_rip } from "../ctl";
 
 @inline function pe(): bool { return (load<u32>(STATE + S_MODE) & MODE_PE) != 0; }
 @inline function need_cpl0(): bool { return pe() && cpl() != 0; }
@@ -411,10 +413,27 @@ export function rdmsr(r: usize): i32 {
 }
 // 0F 30 WRMSR (ends the block: EFER and friends change decode state)
 export function wrmsr(r: usize): i32 {
+  // CPL > 0 #GP has priority over the VM exit (SDM Vol. 3 §26.1.1); the value and MSR-index
+  // checks do not: an intercepted WRMSR exits whatever it writes, and the hypervisor's handler
+  // decides (KVM: kvm_set_msr_common fails → #GP injected at the WRMSR)
   if (need_cpl0()) return raise_gp(0);
+  const idx = rd32(RCX);
   const v = (<u64>rd32(RDX) << 32) | <u64>rd32(RAX);
-  if (!wrmsr_idx(rd32(RCX), v)) return raise_gp(0);
+  if (idx == 0x1C4 && (load<u32>(STATE + S_MSR_ICPT) & MSRI_XFD_WRITE)) return wrmsr_exit(r, idx, v);
+  if (!wrmsr_idx(idx, v)) return raise_gp(0);
   return ST_END;
+}
+// VM exit for an intercepted WRMSR: nothing written, RIP stays at the WRMSR (the row's `end`
+// flag makes it the block's last instruction, so next_rip is where run() leaves RIP), the
+// exit-qualification fields in the record. The exit counts the WRMSR as retired: the handler's
+// skip (kvm_skip_emulated_instruction) then only moves RIP.
+function wrmsr_exit(r: usize, idx: u32, v: u64): i32 {
+  set_next_rip(blk_rip + <u64>load<u16>(r, R_START));
+  store<u32>(RUN + R_EXIT_REASON, EXIT_VMX_MSR_WRITE);
+  store<u32>(RUN + R_MSR_INDEX, idx);
+  store<u32>(RUN + R_MSR_LEN, <u32>load<u8>(r, R_LEN));
+  store<u64>(RUN + R_MSR_DATA, v);
+  return ST_EXIT;
 }
 
 // 0F 01 CB STAC, 0F 01 CA CLAC: set/clear RFLAGS.AC (SMAP override);

@@ -5,10 +5,13 @@
 # model with AMX (default sapphire-rapids; the VMM grants the AMX guest permission).
 #   1. XCR0 := x87|SSE|AVX|AVX-512|TILECFG|TILEDATA (0x602e7)
 #   2. LDTILECFG, TILELOADD tmm0 (XFD clear: XINUSE[18] = 1, tile data live)
-#   3. WRMSR IA32_XFD = 1 << 18 (this CPU does not exit on it as VMX does; the OUT 0x80 right
-#      after is the exit that stands for it, see hypervisor/host.ts)
-#   4. prints that it resumed, HLT.
-# Run: `x86kvm run amx-xfd-irq.elf --kernel b3 --host-event irq-fpu@io:0x80` → host oops in
+#   3. WRMSR IA32_XFD = 1 << 18: the first non-zero XFD write, intercepted as on VMX (kernel-abi.md
+#      §3.8): a VM exit that KVM handles inside KVM_RUN (fpu_update_guest_xfd), then re-enters the
+#      guest; userspace never sees it. A host event scheduled at it (--host-event
+#      irq-fpu@wrmsr:0x1c4, or @next-exit) runs between that exit and its handler.
+#   4. OUT 0x80: a stage marker, the first exit to userspace after the WRMSR (hypervisor/scenarios
+#      /s4.ts reads the guest fpstate there); prints that it resumed, HLT.
+# Run: `x86kvm run amx-xfd-irq.elf --kernel b3 --host-event irq-fpu@wrmsr:0x1c4` → host oops in
 # switch_fpu_return (status 6) under B1–B3; under B4 (6.19) or without the event: HLT, status 0.
 
     .include "lib/defs.inc"
@@ -36,7 +39,7 @@ _start:
     mov $XFEATURE_MASK_XTILEDATA, %eax
     xor %edx, %edx
     wrmsr
-    outb %al, $0x80                     # the WRMSR's exit: --host-event irq-fpu@io:0x80 fires here
+    outb %al, $0x80                     # stage marker: back in the guest after the WRMSR's exit
     PRINT64 "amx-xfd-irq: resumed after WRMSR IA32_XFD = 1<<18\n"
     cli
 1:  hlt

@@ -51,7 +51,8 @@ Run options:
       --host-event KIND[@WHERE]
                          a host event in the vCPU thread (repeatable): KIND irq-fpu (an interrupt
                          whose handler uses the FPU) or preempt; WHERE next-exit (default),
-                         io:PORT (at the exit for an IN/OUT on PORT) or insns:N
+                         io:PORT (at the exit for an IN/OUT on PORT), wrmsr:MSR (at the exit
+                         for an intercepted WRMSR, e.g. wrmsr:0x1c4 = IA32_XFD) or insns:N
       --dump-state FILE  write the final vCPU state as JSON to FILE ('-' = stdout)
       --trace            print every executed instruction (address, bytes, disassembly) on stderr
       --json             print one JSON summary object on stdout at exit (guest console → stderr)

@@ -70,20 +70,25 @@ export function parseCpu(spec: string, host: Model): CpuSpec {
 /**
  * --host-event KIND[@WHERE]: a host event (Host.scheduleEvent) for the run's vCPU.
  * KIND irq-fpu | preempt; WHERE next-exit (default) | io:PORT (the next exit for an OUT/IN
- * on PORT) | insns:N (after N more guest instructions).
+ * on PORT) | wrmsr:MSR (the next exit for an intercepted WRMSR of MSR, handled inside KVM_RUN:
+ * IA32_XFD 0x1c4 before its first non-zero write) | insns:N (after N more guest instructions).
  */
 export function parseHostEvent(s: string): { kind: HostEventKind; at: HostEventAt } {
   const [kind, where = "next-exit", extra] = s.split("@");
   if (extra !== undefined || (kind !== "irq-fpu" && kind !== "preempt")) {
-    throw new UsageError(`--host-event: expected irq-fpu|preempt[@next-exit|@io:PORT|@insns:N], got '${s}'`);
+    throw new UsageError(`--host-event: expected irq-fpu|preempt[@next-exit|@io:PORT|@wrmsr:MSR|@insns:N], got '${s}'`);
   }
   if (where === "next-exit") return { kind, at: "next-exit" };
-  const m = /^(io|insns):(.+)$/.exec(where);
-  if (!m) throw new UsageError(`--host-event: unknown place '${where}' (next-exit, io:PORT or insns:N)`);
+  const m = /^(io|wrmsr|insns):(.+)$/.exec(where);
+  if (!m) throw new UsageError(`--host-event: unknown place '${where}' (next-exit, io:PORT, wrmsr:MSR or insns:N)`);
   const n = parseCount(`--host-event ${m[1]}`, m[2]);
   if (m[1] === "io") {
     if (n > 0xffff) throw new UsageError(`--host-event: port ${m[2]} is beyond 0xffff`);
     return { kind, at: { exitReason: KVM_EXIT.IO, port: n } };
+  }
+  if (m[1] === "wrmsr") {
+    if (n > 0xffffffff) throw new UsageError(`--host-event: MSR ${m[2]} is beyond 0xffffffff`);
+    return { kind, at: { msrWrite: n } };
   }
   return { kind, at: { afterInsns: n } };
 }

@@ -107,7 +107,7 @@ export function runCommand(o: RunOptions, io: Io): number {
       rip: hex(m.cpu.rip), host: model.name,
       cpu: o.cpu ?? "host", kernel: { version: kernel.version, id: kernel.id, modelled: true },
       memory: m.ramSize, console: Buffer.from(m.devices.captured).toString("latin1"),
-      hostEvents: m.host.events.map((e) => ({ kind: e.kind, exitReason: e.exitReason, port: e.port, insns: e.insns, calls: e.calls, oops: e.oops })),
+      hostEvents: m.host.events.map((e) => ({ kind: e.kind, exitReason: e.exitReason, port: e.port, msr: e.msr, insns: e.insns, calls: e.calls, oops: e.oops })),
       ...(o.dumpState === "-" ? { state } : {}),
     };
     io.stdout(JSON.stringify(summary) + "\n");

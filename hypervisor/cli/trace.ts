@@ -9,6 +9,7 @@ import type { Machine, RunResult } from "../vmm/machine";
 import { KVM_EXIT, HOST_OOPS_STATUS } from "../vmm/machine";
 import { codeLocation, readLinear } from "../debug/guestmem";
 import type { Disassembler } from "../debug/disasm";
+import { handle_wrmsr_exit } from "../kvm/x86";
 
 const VECTORS = ["DE", "DB", "NMI", "BP", "OF", "BR", "UD", "NM", "DF", "MF", "TS", "NP", "SS", "GP", "PF", "15", "MF", "AC", "MC", "XM", "VE", "CP"];
 const vecName = (v: number) => (v < VECTORS.length && v !== 15 ? `#${VECTORS[v]}` : `vector ${v}`);
@@ -55,6 +56,12 @@ export function runTraced(m: Machine, maxInsns: number, dis: Disassembler, out: 
       v.fpu.enterGuest();
       let reason = c.run(1);
       v.fpu.exitGuest();
+      // an intercepted WRMSR: KVM's handler, then the step exit it gives (or back into the guest)
+      if (reason === L.EXIT_VMX_MSR_WRITE) {
+        const r = handle_wrmsr_exit(m.host.kvm, v);
+        if (r < 0) continue;
+        reason = r;
+      }
       if (reason === KVM_EXIT.DEBUG) {
         const vec = c.i32(L.S_PEND_EXC);
         if (vec < 0) continue;          // the single-step exit

@@ -83,13 +83,18 @@ export interface VcpuFpu {
    * KVM_RUN during which the host kernel oopsed (the report is in HostFpu.oopses()).
    */
   run(loop: () => number): number;
-  /** vcpu_enter_guest, right before VM-entry: switch_fpu_return if needed, XFD_ERR, guest XCR0/XSS/PKRU. May throw (caught by run()). */
+  /**
+   * vcpu_enter_guest, right before VM-entry: switch_fpu_return if needed, XFD_ERR, guest XCR0/XSS/PKRU,
+   * and the CPU's MSR intercepts it owns (S_MSR_ICPT MSRI_XFD_WRITE while KVM intercepts IA32_XFD
+   * writes: such a WRMSR then exits with EXIT_VMX_MSR_WRITE, which x86.ts handles through setMsr).
+   * May throw (caught by run()).
+   */
   enterGuest(): void;
   /**
-   * right after VM-exit: sync what the guest changed in hardware (XSETBV, WRMSR XFD, #NM's XFD_ERR),
-   * host XCR0/XSS/PKRU (interrupts still off). Then `irqWindow` runs where the kernel enables
-   * interrupts, before the exit handler (host events, Host.scheduleEvent), then the FPU part of the
-   * exit handler (an intercepted WRMSR(XFD)). May throw HostOops (caught by run()).
+   * right after VM-exit: sync what the guest changed in hardware (XSETBV, a passed-through WRMSR XFD,
+   * #NM's XFD_ERR), host XCR0/XSS/PKRU (interrupts still off). Then `irqWindow` runs where the kernel
+   * enables interrupts, before the exit handler (host events, Host.scheduleEvent). The exit handler
+   * itself (e.g. an intercepted WRMSR(XFD): setMsr) is the caller's. May throw HostOops (caught by run()).
    */
   exitGuest(irqWindow?: () => void): void;
   /**

@@ -31,18 +31,21 @@
 //   becomes 1". The guest's XCR0 and PKRU are therefore always put into the CPU
 //   at VM-entry (cr4_osxsave/cr4_pke treated as set for the swap). Without
 //   OSXSAVE the guest cannot observe XCR0, so only the timing differs.
-// - XSETBV and WRMSR(IA32_XFD) execute in the CPU without an exit. After each
-//   VM-exit the adapter folds them back into the kernel's view: a changed XCR0
-//   becomes vcpu->arch.xcr0 (what kvm_emulate_xsetbv would have set; the CPU
-//   applied the same checks). A changed XFD while VMX would still intercept it
-//   (before the first non-zero write) is treated as the WRMSR's own exit: the
-//   old value goes back into hardware, the IRQ window runs (host events,
-//   Host.scheduleEvent), then kvm_set_msr_common (fpu_update_guest_xfd, turns on
-//   xfd_no_write_intercept) and, if the window left TIF_NEED_FPU_LOAD, the
-//   re-entry VMX would make before the guest reached our exit
-//   (switch_fpu_return: S4's host #NM under B1–B3). Once passed through,
-//   fpu_sync_guest_vmexit_xfd_state picks XFD up at each exit. The CPU's XFD_ERR
-//   (set by a guest #NM or the guest's WRMSR) becomes guest_fpu.xfd_err.
+// - XSETBV executes in the CPU without an exit. After each VM-exit the adapter
+//   folds it back into the kernel's view: a changed XCR0 becomes vcpu->arch.xcr0
+//   (what kvm_emulate_xsetbv would have set; the CPU applied the same checks).
+// - WRMSR(IA32_XFD) exits as on VMX while KVM intercepts it (before the first
+//   non-zero write): enterGuest() sets the CPU's MSR intercept (S_MSR_ICPT
+//   MSRI_XFD_WRITE) while !xfd_no_write_intercept, the CPU stops at the WRMSR
+//   with the old value still in hardware (a KVM-internal exit), exitGuest() does
+//   the exit's FPU steps and the IRQ window (host events, Host.scheduleEvent),
+//   and x86.ts handle_wrmsr_exit runs kvm_set_msr_common (setMsr below:
+//   fpu_update_guest_xfd, then xfd_no_write_intercept and the #NM intercept)
+//   and re-enters the guest without returning to userspace — the entry's
+//   switch_fpu_return is S4's host #NM under B1–B3 when the window left
+//   TIF_NEED_FPU_LOAD. Once passed through, the guest's WRMSRs go to hardware
+//   and fpu_sync_guest_vmexit_xfd_state picks XFD up at each exit. The CPU's
+//   XFD_ERR (set by a guest #NM or the guest's WRMSR) becomes guest_fpu.xfd_err.
 //
 // Host oops: when the kernel's XRSTORS of a guest fpstate raises #NM
 // (kernel-abi.md §3.12, the S4/S5 crashes under B1–B3) the model throws
@@ -60,7 +63,7 @@ import {
   kvm_arch_vcpu_ioctl_run, vcpu_enter_guest_fpu, vcpu_exit_guest_fpu, kvm_arch_vcpu_ioctl_get_xsave,
   kvm_arch_vcpu_ioctl_get_xsave2, kvm_arch_vcpu_ioctl_set_xsave, kvm_arch_vcpu_ioctl_get_fpu, kvm_arch_vcpu_ioctl_set_fpu,
   kvm_vcpu_ioctl_x86_get_xcrs, kvm_vcpu_ioctl_x86_set_xcrs, kvm_get_msr_common, kvm_set_msr_common, kvm_fpu_msr,
-  kvm_set_cpuid, kvm_update_cpuid_runtime, __kvm_set_xcr, host_irq_uses_fpu, fpu_update_guest_xfd, MSR_IA32_XFD, ARCH_GET_XCOMP_SUPP, ARCH_GET_XCOMP_PERM, ARCH_GET_XCOMP_GUEST_PERM,
+  kvm_set_cpuid, kvm_update_cpuid_runtime, __kvm_set_xcr, host_irq_uses_fpu, ARCH_GET_XCOMP_SUPP, ARCH_GET_XCOMP_PERM, ARCH_GET_XCOMP_GUEST_PERM,
 } from "../fpu";
 
 const KVM_MAX_XCRS = 16;
@@ -152,7 +155,10 @@ class KernelVcpuFpu implements VcpuFpu {
 
   enterGuest(): void {
     vcpu_enter_guest_fpu(this.v);
-    this.ctx.cpu.ex.state_changed();
+    // the MSR bitmap: IA32_XFD writes exit until the first non-zero one (vmx_set_msr)
+    const c = this.ctx.cpu, L = c.L, icpt = c.u32(L.S_MSR_ICPT) & ~L.MSRI_XFD_WRITE;
+    c.setU32(L.S_MSR_ICPT, this.v.xfd_no_write_intercept ? icpt : icpt | L.MSRI_XFD_WRITE);
+    c.ex.state_changed();
   }
 
   exitGuest(irqWindow?: () => void): void {
@@ -160,43 +166,15 @@ class KernelVcpuFpu implements VcpuFpu {
     // fold what the guest did to the hardware without an exit back into KVM's view
     const xcr0 = h.xgetbv0();
     if (xcr0 !== v.xcr0 && __kvm_set_xcr(v, 0, xcr0)) v.xcr0 = xcr0;
-    // WRMSR(IA32_XFD) while VMX still intercepts it (before the first non-zero write): on VMX the
-    // write exits with the OLD value in hardware, and kvm_set_msr_common runs in the exit handler,
-    // after interrupts are enabled (kernel-abi.md §3.7, §7.1). This CPU executed it; the exit that
-    // follows (e.g. an OUT right after the WRMSR) stands for the WRMSR's own exit: put the old
-    // value back, and run the handler after the IRQ window.
-    let deferredXfd: bigint | null = null;
-    if (h.has_xfd && h.rdmsr_xfd() !== v.guest_fpu.fpstate.xfd && !v.xfd_no_write_intercept) {
-      deferredXfd = h.rdmsr_xfd();
-      h.wrmsr_xfd(v.guest_fpu.fpstate.xfd);
-    }
     // XFD_ERR: VMX passes reads through and intercepts writes (kvm_set_msr_common sets
     // guest_fpu.xfd_err); here the guest's WRMSR and the #NM's hardware update both land in the
     // CPU, so the live value is the guest's — the same value handle_nm_fault_irqoff would read
     if (h.has_xfd) v.guest_fpu.xfd_err = h.rdmsr_xfd_err();
     vcpu_exit_guest_fpu(v, false);
     this.ctx.cpu.ex.state_changed();
-    // local_irq_enable(): host interrupts / preemption (Host.scheduleEvent) happen here
+    // local_irq_enable(): host interrupts / preemption (Host.scheduleEvent) happen here, before the
+    // exit handler (for an intercepted WRMSR(XFD): x86.ts handle_wrmsr_exit → setMsr)
     if (irqWindow) { irqWindow(); this.ctx.cpu.ex.state_changed(); }
-    if (deferredXfd !== null) {
-      // the exit handler: vmx_set_msr → kvm_set_msr_common → fpu_update_guest_xfd (B4 clears
-      // XSTATE_BV here when an IRQ/preemption left TIF_NEED_FPU_LOAD set)
-      if (kvm_set_msr_common(v, MSR_IA32_XFD, deferredXfd, false) !== 0) {
-        // KVM would inject #GP; the CPU applied its own checks and took the write: keep it
-        fpu_update_guest_xfd(h, v.guest_fpu, deferredXfd);
-        v.xfd_no_write_intercept = true;
-        v.nm_intercept = true;
-      }
-      // VMX handles the WRMSR exit in the kernel and re-enters the guest, which then ran on to the
-      // exit we stopped at: replay that VM-entry (vcpu_enter_guest: switch_fpu_return if the IRQ
-      // window left TIF_NEED_FPU_LOAD — the S4 host #NM under B1–B3) and the exit
-      if (v.task.TIF_NEED_FPU_LOAD) {
-        vcpu_enter_guest_fpu(v);
-        this.ctx.cpu.ex.state_changed();
-        vcpu_exit_guest_fpu(v, false);
-      }
-      this.ctx.cpu.ex.state_changed();
-    }
   }
 
   hostEvent(kind: HostEventKind): string[] {

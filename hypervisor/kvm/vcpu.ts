@@ -17,19 +17,27 @@ import type { VcpuFpu, HostEventKind } from "./fpu_iface";
 /**
  * When a scheduled host event fires (Host.scheduleEvent): at a VM-exit, after the exit's
  * interrupts-off FPU steps and before its exit handler.
- *   'next-exit'            the next exit that ends KVM_RUN (any reason but a time-slice exit)
+ *   'next-exit'            the next exit (any reason but a time-slice exit): one that ends KVM_RUN,
+ *                          or an intercepted WRMSR's, which KVM handles inside KVM_RUN
  *   { exitReason, port? }  the next exit with this KVM_EXIT_* reason (for KVM_EXIT_IO: this port)
+ *   { msrWrite: index }    the next exit for an intercepted guest WRMSR of this MSR (KVM-internal:
+ *                          handled inside KVM_RUN; on VMX only IA32_XFD 0x1C4, and only until its
+ *                          first non-zero write — kernel-abi.md §3.8); 'next-exit' includes it
  *   { afterInsns: n }      the first exit once the guest has retired n more instructions (counted
  *                          from scheduling); KVM_RUN stops the guest there (an external-interrupt
  *                          exit, as the host timer would), fires, and re-enters the guest
  */
-export type HostEventAt = "next-exit" | { exitReason: number; port?: number } | { afterInsns: number };
+export type HostEventAt = "next-exit" | { exitReason: number; port?: number } | { msrWrite: number } | { afterInsns: number };
 export interface PendingHostEvent { id: number; kind: HostEventKind; at: HostEventAt; /** afterInsns: guest instructions still to retire */ left?: number }
 /** a host event that fired: where, and what the kernel did (see Host.events) */
 export interface FiredHostEvent {
   id: number; vcpuId: number; kind: HostEventKind; at: HostEventAt;
-  /** KVM_EXIT_* of the exit it fired at (KVM_EXIT_INTR for an afterInsns stop) */
-  exitReason: number; port?: number;
+  /**
+   * KVM_EXIT_* of the exit it fired at (KVM_EXIT_INTR for an afterInsns stop), or for an exit KVM
+   * handles internally 0x10000 | its VMX basic exit reason: WRMSR_EXIT_REASON (0x10020, an
+   * intercepted WRMSR; `msr` is its index) — a value no kvm_run ever carries
+   */
+  exitReason: number; port?: number; msr?: number;
   /** guest instructions the CPU had retired (WasmCpu.insns) */
   insns: number;
   /** the kernel functions it ran, in order */
@@ -37,6 +45,9 @@ export interface FiredHostEvent {
   /** set when the host oopsed later in the same KVM_RUN: the oops's caller (HostOopsReport.caller, e.g. 'switch_fpu_return') */
   oops?: string;
 }
+
+/** FiredHostEvent.exitReason of an intercepted WRMSR's exit (cpu/layout.ts EXIT_VMX_MSR_WRITE) */
+export const WRMSR_EXIT_REASON = 0x10020;
 
 export const STATE_BYTES = 0x2000;         // STATE .. XSTATE
 export const KVM_RUN_PAGES = 3;            // kvm_run, the PIO data page (KVM_PIO_PAGE_OFFSET 1), coalesced MMIO page

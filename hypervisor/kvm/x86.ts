@@ -101,6 +101,13 @@ function kvm_arch_vcpu_ioctl_run(k: KvmSystem, v: Vcpu): number {
     const ran = c.insns - before, why = reason;
     // host events fire where the kernel enables interrupts again, before the exit handler
     v.fpu.exitGuest(v.hostEvents.length ? () => fireHostEvents(k, v, why, ran) : undefined);
+    // exits KVM handles itself: the handler, then straight back to vcpu_enter_guest
+    if (reason === L.EXIT_VMX_MSR_WRITE) {
+      const out = handle_wrmsr_exit(k, v);
+      if (out < 0) continue;
+      reason = out;
+      break;
+    }
     if (reason !== L.EXIT_INTR) break;
   }
   // the exit record: header and union from the CPU's RUN block
@@ -145,22 +152,71 @@ function kvm_arch_vcpu_ioctl_run(k: KvmSystem, v: Vcpu): number {
   return r;
 }
 
+// An intercepted WRMSR (EXIT_VMX_MSR_WRITE, KVM-internal: userspace never sees it): VMX's
+// handle_wrmsr → kvm_emulate_wrmsr → kvm_set_msr_with_filter → vmx_set_msr → kvm_set_msr_common,
+// after the exit's FPU steps and IRQ window (exitGuest). The CPU exits before writing anything,
+// RIP at the WRMSR; it only intercepts what KVM intercepts (the VcpuFpu sets S_MSR_ICPT at entry:
+// IA32_XFD until xfd_no_write_intercept). On success kvm_skip_emulated_instruction moves RIP by
+// the VM-exit instruction length (the exit already counted the WRMSR as retired) and, as there,
+// a single-step (KVM_GUESTDBG_SINGLESTEP: a KVM_EXIT_DEBUG; guest RFLAGS.TF: a queued #DB) follows
+// the emulated instruction; on failure kvm_inject_gp(0) with RIP still at the WRMSR. Returns -1 to
+// re-enter the guest (vcpu_enter_guest: switch_fpu_return if an IRQ/preemption in the window left
+// TIF_NEED_FPU_LOAD — the S4 host #NM under B1–B3), or the KVM_EXIT_* to return to userspace.
+export function handle_wrmsr_exit(k: KvmSystem, v: Vcpu): number {
+  const c = k.cpu, L = c.L, ex = c.ex as unknown as Ex, rb = c.runBlock;
+  const dv = new DataView(rb.buffer, rb.byteOffset, 4096);
+  const idx = dv.getUint32(L.R_MSR_INDEX, true), len = dv.getUint32(L.R_MSR_LEN, true), data = dv.getBigUint64(L.R_MSR_DATA, true);
+  const f = v.fpu.setMsr(idx, data, false);
+  const ok = f ? f.ok : ex.msr_write(idx | 0, Number(data & 0xffffffffn) | 0, Number(data >> 32n) | 0) === 1;
+  if (!ok) {
+    // the WRMSR faults after all: it did not retire (the exit counted it)
+    c.setU64(L.S_INSNS, c.u64(L.S_INSNS) - 1n);
+    c.setU64(L.S_TSC, c.u64(L.S_TSC) - 1n);
+    c.setI32(L.S_PEND_EXC, 13);
+    c.setU32(L.S_PEND_EXC_HAS_ERR, 1);
+    c.setU32(L.S_PEND_EXC_ERR, 0);
+    c.ex.state_changed();
+    return -1;
+  }
+  c.rip = c.rip + BigInt(len);
+  c.setU32(L.S_SHADOW, 0);                              // the skip ends an STI/MOV SS shadow
+  if (c.rflags & 0x10000n) c.rflags = c.rflags & ~0x10000n;   // and RF
+  c.ex.state_changed();
+  // kvm_vcpu_do_singlestep
+  const dbg = c.u32(L.S_DBG_CTRL);
+  if ((dbg & (L.DBG_ENABLE | L.DBG_SINGLESTEP)) === (L.DBG_ENABLE | L.DBG_SINGLESTEP)) {
+    dv.setUint32(L.R_DEBUG_EXC, 1, true);
+    dv.setBigUint64(L.R_DEBUG_PC, linearRip(k), true);
+    dv.setBigUint64(L.R_DEBUG_DR6, 0x4000n, true);
+    dv.setUint32(L.R_EXIT_REASON, KVM_EXIT.DEBUG, true);
+    return KVM_EXIT.DEBUG;
+  }
+  if (c.rflags & 0x100n) {
+    c.setU64(L.S_DR + 48, c.u64(L.S_DR + 48) | 0x4000n);
+    c.setI32(L.S_PEND_EXC, 1);
+    c.setU32(L.S_PEND_EXC_HAS_ERR, 0);
+  }
+  return -1;
+}
+
 // Host.scheduleEvent: the events due at this exit, in scheduling order (vcpu.ts HostEventAt)
 function fireHostEvents(k: KvmSystem, v: Vcpu, reason: number, ran: number): void {
   const c = k.cpu, L = c.L;
   const port = reason === KVM_EXIT.IO ? c.bytes[L.RUN + L.R_IO_PORT] | (c.bytes[L.RUN + L.R_IO_PORT + 1] << 8) : undefined;
+  const msr = reason === L.EXIT_VMX_MSR_WRITE ? c.view.getUint32(L.RUN + L.R_MSR_INDEX, true) : undefined;
   const due: typeof v.hostEvents = [];
   v.hostEvents = v.hostEvents.filter((e) => {
     if (e.left !== undefined) e.left = Math.max(0, e.left - ran);
     const at = e.at;
     const hit = at === "next-exit" ? reason !== L.EXIT_INTR
       : "afterInsns" in at ? e.left === 0
+      : "msrWrite" in at ? msr !== undefined && msr === at.msrWrite >>> 0
       : reason === at.exitReason && (at.port === undefined || port === at.port);
     if (hit) due.push(e);
     return !hit;
   });
   for (const e of due) {
-    const rec = { id: e.id, vcpuId: v.id, kind: e.kind, at: e.at, exitReason: reason, port, insns: c.insns, calls: [] as string[] };
+    const rec = { id: e.id, vcpuId: v.id, kind: e.kind, at: e.at, exitReason: reason, port, msr, insns: c.insns, calls: [] as string[] };
     k.hostEventLog.push(rec);
     rec.calls = v.fpu.hostEvent ? v.fpu.hostEvent(e.kind) : [];
   }

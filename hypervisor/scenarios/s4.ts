@@ -1,28 +1,31 @@
 // S4 (kernel-abi.md §10): guest-images/bin/amx-xfd-irq.elf loads tiles with XFD clear, sets
-// IA32_XFD[18]; an interrupt that uses the FPU (Host.scheduleEvent irq-fpu) fires at the exit
-// that stands for the WRMSR's (OUT 0x80), before fpu_update_guest_xfd().
-import { Machine, KVM_EXIT } from "../vmm/machine";
+// IA32_XFD[18]; an interrupt that uses the FPU (Host.scheduleEvent irq-fpu) fires at that WRMSR's
+// VM exit (intercepted, handled inside KVM_RUN), before fpu_update_guest_xfd(). Userspace never
+// sees that exit: the guest's OUT 0x80 right after it is the first exit back to the VMM, where
+// the step after the handler and the re-entry is recorded.
+import { Machine } from "../vmm/machine";
 import { parseHostKernel, type Cell } from "./catalogue";
 import { classifyRun } from "../vmm/migration";
 import { fpstateOf, type Step } from "./steps";
 import type { CellRun, Images } from "./run";
 
-const WRMSR_EXIT_PORT = 0x80;
+const MSR_IA32_XFD = 0x1c4;
+const STAGE_PORT = 0x80;     // the guest's OUT after the WRMSR
 
 export function runS4(cell: Cell, images: Images): CellRun {
   const { model, kernel } = parseHostKernel(cell.source);
   const m = new Machine({ model, kernel, memory: 16 << 20, console: { write: () => {} } });
   m.load("elf", images("amx-xfd-irq.elf"));
   const steps: Step[] = [];
-  m.host.scheduleEvent(m.vcpu.fd, { at: { exitReason: KVM_EXIT.IO, port: WRMSR_EXIT_PORT }, kind: "irq-fpu" });
+  m.host.scheduleEvent(m.vcpu.fd, { at: { msrWrite: MSR_IA32_XFD }, kind: "irq-fpu" });
   steps.push({ label: "KVM_CREATE_VCPU, KVM_SET_CPUID2 (CPUID-amx), guest ELF loaded", fpstate: fpstateOf(m.host, m.vcpu.fd) });
   const r = m.run(10_000_000, {
     onExit: (e) => {
-      if (e.kind !== "IoOut" || e.port !== WRMSR_EXIT_PORT) return;
+      if (e.kind !== "IoOut" || e.port !== STAGE_PORT) return;
       const ev = m.host.events.at(-1);
       steps.push({
-        label: "KVM_RUN → the WRMSR IA32_XFD exit (OUT 0x80 stands for it), handled; the guest resumed to it",
-        result: "0", note: ev ? `host ${ev.kind} ran ${ev.calls.join(" → ")} before the exit handler` : "no host event fired",
+        label: "KVM_RUN: the WRMSR IA32_XFD exit handled inside KVM_RUN, the guest re-entered; its OUT 0x80 exits",
+        result: "0", note: ev ? `host ${ev.kind} ran ${ev.calls.join(" → ")} at the WRMSR's exit, before the exit handler` : "no host event fired",
         fpstate: fpstateOf(m.host, m.vcpu.fd),
       });
     },
@@ -32,8 +35,8 @@ export function runS4(cell: Cell, images: Images): CellRun {
   if (oops) {
     const ev = m.host.events.at(-1);
     steps.push({
-      label: "KVM_RUN → the WRMSR IA32_XFD exit (OUT 0x80 stands for it); re-entry", result: `-EIO: host oops in ${oops.caller}`,
-      note: `${ev ? `host ${ev.kind} ran ${ev.calls.join(" → ")} before the exit handler; ` : ""}the re-entry's XRSTORS ran with XFD ${"0x" + oops.xfd.toString(16)} on an image with XSTATE_BV ${"0x" + oops.xstate_bv.toString(16)}`,
+      label: "KVM_RUN: the WRMSR IA32_XFD exit handled inside KVM_RUN; re-entry", result: `-EIO: host oops in ${oops.caller}`,
+      note: `${ev ? `host ${ev.kind} ran ${ev.calls.join(" → ")} at the WRMSR's exit, before the exit handler; ` : ""}the re-entry's XRSTORS ran with XFD ${"0x" + oops.xfd.toString(16)} on an image with XSTATE_BV ${"0x" + oops.xstate_bv.toString(16)}`,
       // the image the faulting XRSTORS loaded, as the oops report recorded it
       fpstate: { ...fpstateOf(m.host, m.vcpu.fd), xstate_bv: "0x" + oops.xstate_bv.toString(16), xfd: "0x" + oops.xfd.toString(16) },
     });

@@ -328,32 +328,39 @@ test("the command also runs through a symlink (npm's bin link)", () => {
 });
 
 // kernel-abi.md §10 S4 from the command line: guest-images/src/amx-xfd-irq.S loads TMM0 with XFD
-// clear, sets IA32_XFD[18], then OUT 0x80 (the exit that stands for the WRMSR's) and HLT.
-test("--host-event irq-fpu@io:0x80: S4 oopses the host under B1–B3 (status 6, oops on stderr), not under B4", () => {
+// clear, sets IA32_XFD[18] (an intercepted WRMSR: a VM exit KVM handles inside KVM_RUN), then
+// OUT 0x80 and HLT.
+test("--host-event irq-fpu@wrmsr:0x1c4: S4 oopses the host under B1–B3 (status 6, oops on stderr), not under B4", () => {
   const elf = join(BIN, "amx-xfd-irq.elf");
   for (const k of ["b1", "b2", "b3"]) {
-    const r = x86kvm("run", elf, "--kernel", k, "--host-event", "irq-fpu@io:0x80", "--json");
+    const r = x86kvm("run", elf, "--kernel", k, "--host-event", "irq-fpu@wrmsr:0x1c4", "--json");
     assert.is(r.status, 6, `${k}: ${r.stderr}`);
     const j = JSON.parse(r.stdout);
     assert.is(j.exit, "host-oops", k);
     assert.is(j.hostEvents.length, 1, k);
     assert.is(j.hostEvents[0].kind, "irq-fpu");
-    assert.is(j.hostEvents[0].port, 0x80);
+    assert.is(j.hostEvents[0].exitReason, 0x10020, "the WRMSR's KVM-internal exit");
+    assert.is(j.hostEvents[0].msr, 0x1c4);
+    assert.is(j.hostEvents[0].port, undefined);
     assert.is(j.hostEvents[0].oops, "switch_fpu_return", k);
     assert.match(r.stderr, /switch_fpu_return/);
   }
-  const ok = x86kvm("run", elf, "--kernel", "b4", "--host-event", "irq-fpu@io:0x80", "--json");
+  const ok = x86kvm("run", elf, "--kernel", "b4", "--host-event", "irq-fpu@wrmsr:0x1c4", "--json");
   assert.is(ok.status, 0, ok.stderr);
   const j = JSON.parse(ok.stdout);
   assert.is(j.exit, "hlt");
   assert.is(j.hostEvents.length, 1);
   assert.is(j.hostEvents[0].oops, undefined);
-  // without the event every kernel runs the guest to HLT (§10 S4, last line)
+  // without the event every kernel runs the guest to HLT (§10 S4, last line); so does an event at
+  // a later exit (the guest's OUT 0x80, after the WRMSR's handler)
   assert.is(x86kvm("run", elf, "--kernel", "b3").status, 0);
+  const late = x86kvm("run", elf, "--kernel", "b3", "--host-event", "irq-fpu@io:0x80", "--json");
+  assert.is(late.status, 0, late.stderr);
+  assert.is(JSON.parse(late.stdout).hostEvents[0].port, 0x80);
 });
 
 test("--host-event: a bad kind or place is a usage error (status 2, nothing on stdout)", () => {
-  for (const [arg, re] of [["irq@io:0x80", /expected irq-fpu\|preempt/], ["preempt@io:zz", /expected a positive integer/], ["preempt@port:1", /unknown place 'port:1'/]] as const) {
+  for (const [arg, re] of [["irq@io:0x80", /expected irq-fpu\|preempt/], ["preempt@io:zz", /expected a positive integer/], ["preempt@port:1", /unknown place 'port:1'/], ["irq-fpu@wrmsr:0x100000000", /beyond 0xffffffff/]] as const) {
     const r = x86kvm("run", join(BIN, "hello64.elf"), "--host-event", arg);
     assert.is(r.status, 2, arg);
     assert.match(r.stderr, re);

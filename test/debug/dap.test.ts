@@ -319,7 +319,7 @@ test("host oops: amx-xfd-irq.elf under 6.5 with irq-fpu at the XFD exit stops wi
   try {
     const errs: string[] = [];
     dc.on("output", (e) => { if ((e as DebugProtocol.OutputEvent).body.category === "stderr") errs.push((e as DebugProtocol.OutputEvent).body.output); });
-    const ev = await launch(dc, { program: join(BIN, "amx-xfd-irq.elf"), kernel: "6.5", hostEvents: ["irq-fpu@io:0x80"], stopOnEntry: false });
+    const ev = await launch(dc, { program: join(BIN, "amx-xfd-irq.elf"), kernel: "6.5", hostEvents: ["irq-fpu@wrmsr:0x1c4"], stopOnEntry: false });
     assert.is(ev.body.reason, "exception");
     assert.match(ev.body.description ?? "", /host kernel oops/);
     assert.match(errs.join(""), /exc_device_not_available|switch_fpu_return/);

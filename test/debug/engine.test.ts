@@ -230,7 +230,7 @@ test("host events replay at the same point: reverse across an irq-fpu event and 
   // B3 (6.8) with an FPU-using interrupt at the guest's WRMSR(XFD) exit: the host oopses (kernel-abi.md S4)
   const e = new DebugEngine(spec("amx-xfd-irq.elf", { kernel: "6.8" }));
   e.writeRegister("rbx", 0n);   // a no-op write, journaled at 0
-  const sp = resolveRun({ image: img("amx-xfd-irq.elf"), memory: "8M", kernel: "6.8", hostEvents: ["irq-fpu@io:0x80"] }).spec;
+  const sp = resolveRun({ image: img("amx-xfd-irq.elf"), memory: "8M", kernel: "6.8", hostEvents: ["irq-fpu@wrmsr:0x1c4"] }).spec;
   const f = new DebugEngine(sp);
   const st = await f.continue();
   assert.is(st.reason, "host-oops");
@@ -249,11 +249,13 @@ test("host events replay at the same point: reverse across an irq-fpu event and 
   const again = await f.continue();
   assert.is(again.reason, "host-oops");
   assert.is(again.insns, n);
-  // a stop between the WRMSR(XFD) and the OUT that stands for its exit is itself a VM exit:
-  // the host saves the guest fpstate there with XFD[18]=1 (tile data saved as init), so the
-  // irq-fpu event finds nothing to restore and the guest halts — as under a debugger on real KVM
+  // n - 1 is the stop right before the WRMSR (its exit counts it): a debugger stop is a VM exit
+  // with XFD[18] still 0, so the tiles stay in the saved image; continuing, the WRMSR exits, the
+  // irq-fpu event fires at that exit and the re-entry oopses at the same instruction count
+  assert.match(g.disassemble(g.lastStop.pc, 1)[0].text, /wrmsr/);
   const h = await g.continue();
-  assert.is(h.exit?.kind, "hlt");
+  assert.is(h.reason, "host-oops");
+  assert.is(h.insns, n);
   // without the event the same guest halts normally (the event, not the replay, made the oops)
   assert.is((await e.continue()).exit?.kind, "hlt");
 });

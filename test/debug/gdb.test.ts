@@ -123,7 +123,7 @@ test("real gdb: AMX guest — continue to HLT, monitor xsave / fpstate, vector r
 
 test("real gdb: the S4 host oops (B3, irq-fpu at the XFD exit) stops with SIGABRT; reverse-stepi leaves it", async () => {
   if (!gdbOk) return;
-  const s = await startStub(img("amx-xfd-irq.elf"), ["--kernel", "b3", "--host-event", "irq-fpu@io:0x80"]);
+  const s = await startStub(img("amx-xfd-irq.elf"), ["--kernel", "b3", "--host-event", "irq-fpu@wrmsr:0x1c4"]);
   try {
     const out = await gdb(s.port, ["continue", "monitor insns", "monitor fpstate", "reverse-stepi", "info registers rip", "monitor insns", "monitor fpstate", "kill"]);
     assert.match(out, /Program received signal SIGABRT/);
@@ -134,10 +134,11 @@ test("real gdb: the S4 host oops (B3, irq-fpu at the XFD exit) stops with SIGABR
     assert.is(counts[1], counts[0] - 1);
     assert.match(out, /kernel\s+6\.8 \(B3\)/);
     assert.match(out, /host event irq-fpu at insn \d+: kernel_fpu_begin → save_fpregs_to_fpstate → kernel_fpu_end \(oops in switch_fpu_return\)/);
-    // one instruction back (before the OUT) the host has neither run the event nor oopsed
+    // one instruction back (at the WRMSR: its exit counts it) the host has neither run the event
+    // nor oopsed, and the guest XFD is still 0
     const after = out.slice(out.lastIndexOf("kernel    6.8"));
     assert.not.match(after, /host oops|host event/);
-    assert.match(after, /xfd\s+0x0000000000040000/);
+    assert.match(after, /xfd\s+0x0000000000000000/);
   } finally { s.p.kill(); }
 });
 

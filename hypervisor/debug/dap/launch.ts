@@ -31,7 +31,7 @@ export function runOptions(a: LaunchArgs): RunOptions {
     return String(v);
   };
   if (a.hostEvents !== undefined && (!Array.isArray(a.hostEvents) || a.hostEvents.some((e) => typeof e !== "string"))) {
-    throw new UsageError("launch: 'hostEvents' must be an array of strings such as \"irq-fpu@io:0x80\"");
+    throw new UsageError("launch: 'hostEvents' must be an array of strings such as \"irq-fpu@wrmsr:0x1c4\"");
   }
   if (!a.program && !a.bios) throw new UsageError("launch: give 'program' (an ELF64 or flat image) or 'bios' (a ROM)");
   return {
