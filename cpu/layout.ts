@@ -204,6 +204,15 @@ export const FEAT_1G: u32 = 32768;
 export const FEAT_FSGSBASE: u32 = 65536;
 export const FEAT_MOVBE: u32 = 131072;
 export const FEAT_CX16: u32 = 262144;
+// vector and bit-manipulation extensions a guest CPUID can take away (`--cpu host,-avx2`)
+export const FEAT_SSE3: u32 = 1 << 19;
+export const FEAT_SSSE3: u32 = 1 << 20;
+export const FEAT_SSE41: u32 = 1 << 21;
+export const FEAT_SSE42: u32 = 1 << 22;
+export const FEAT_AVX2: u32 = 1 << 23;
+export const FEAT_BMI2: u32 = 1 << 24;
+export const FEAT_FMA: u32 = 1 << 25;
+export const FEAT_F16C: u32 = 1 << 26;
 
 // ---- guest debug control (S_DBG_CTRL), mirrors KVM_GUESTDBG_* ----
 export const DBG_ENABLE: u32 = 1;

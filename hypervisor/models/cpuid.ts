@@ -50,6 +50,7 @@ export function find(entries: CpuidEntry[], fn: number, idx = 0): CpuidEntry | u
 export const FEAT = {
   XSAVE: 1, AVX: 2, AVX512: 4, PKU: 8, AMX: 16, XFD: 32, XSAVES: 64, XSAVEC: 128, XSAVEOPT: 256, XGETBV1: 512,
   RDTSCP: 1024, LZCNT: 2048, BMI1: 4096, POPCNT: 8192, NX: 16384, GB1: 32768, FSGSBASE: 65536, MOVBE: 131072, CX16: 262144,
+  SSE3: 1 << 19, SSSE3: 1 << 20, SSE41: 1 << 21, SSE42: 1 << 22, AVX2: 1 << 23, BMI2: 1 << 24, FMA: 1 << 25, F16C: 1 << 26,
 };
 
 export function featuresOf(entries: CpuidEntry[]): number {
@@ -61,6 +62,14 @@ export function featuresOf(entries: CpuidEntry[]): number {
   if (bit(l1?.ecx, 22)) f |= FEAT.MOVBE;
   if (bit(l1?.ecx, 23)) f |= FEAT.POPCNT;
   if (bit(l1?.ecx, 13)) f |= FEAT.CX16;
+  if (bit(l1?.ecx, 0)) f |= FEAT.SSE3;
+  if (bit(l1?.ecx, 9)) f |= FEAT.SSSE3;
+  if (bit(l1?.ecx, 19)) f |= FEAT.SSE41;
+  if (bit(l1?.ecx, 20)) f |= FEAT.SSE42;
+  if (bit(l1?.ecx, 12)) f |= FEAT.FMA;
+  if (bit(l1?.ecx, 29)) f |= FEAT.F16C;
+  if (bit(l7?.ebx, 5)) f |= FEAT.AVX2;
+  if (bit(l7?.ebx, 8)) f |= FEAT.BMI2;
   if (bit(l7?.ebx, 16)) f |= FEAT.AVX512;
   if (bit(l7?.ebx, 3)) f |= FEAT.BMI1;
   if (bit(l7?.ebx, 0)) f |= FEAT.FSGSBASE;
