@@ -37,3 +37,8 @@ export {
 } from "./vmm/selftests/index";
 export { ImageVm, runSelftest, guestImagePath, HostAssert } from "./vmm/selftests/harness";
 export { decodeUcall, formatAbort, saveState, loadState, UCALL_PIO_PORT, UCALL_SYNC, UCALL_ABORT, UCALL_PRINTF, UCALL_DONE, UCALL_UNHANDLED, type Ucall, type VcpuState } from "./vmm/ucall";
+export { DebugEngine, type Stop as DebugStop, type StopReason as DebugStopReason, type Breakpoint as DebugBreakpoint, type HostView, type EngineOptions } from "./debug/engine";
+export { GdbStub, type GdbStubOptions } from "./debug/gdbstub";
+export { createMachine, type MachineSpec } from "./vmm/setup";
+export { X86kvmDebugSession } from "./debug/dap/session";
+export { runStdio as runDapStdio, startServer as startDapServer } from "./debug/dap/main";
