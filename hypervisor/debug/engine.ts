@@ -36,11 +36,10 @@ import { X86KVM_GUESTDBG_EXC_BITMAP } from "../kvm/x86";
 import { RegisterAccess, registerList, type RegInfo } from "./regs";
 import { linearToPhys, physToHost, readLinear, readPhys, codeLocation } from "./guestmem";
 import { Disassembler } from "./disasm";
+import { EXCEPTIONS, vectorName } from "../cpu/vectors";
 
-export const VECTOR_NAMES: Record<number, string> = {
-  0: "#DE", 1: "#DB", 2: "NMI", 3: "#BP", 4: "#OF", 5: "#BR", 6: "#UD", 7: "#NM", 8: "#DF", 10: "#TS", 11: "#NP",
-  12: "#SS", 13: "#GP", 14: "#PF", 16: "#MF", 17: "#AC", 18: "#MC", 19: "#XM", 20: "#VE", 21: "#CP",
-};
+/** "#GP" by vector (gdb's `monitor exc` takes these names) */
+export const VECTOR_NAMES: Record<number, string> = Object.fromEntries(Object.keys(EXCEPTIONS).map((v) => [v, vectorName(Number(v))]));
 
 export type StopReason = "entry" | "step" | "breakpoint" | "exception" | "vmexit" | "host-oops" | "exited" | "pause" | "budget" | "history-start";
 
@@ -723,7 +722,7 @@ export class DebugEngine {
     const vec = e.exception, L = c.L;
     const hasErr = c.u32(L.S_PEND_EXC_HAS_ERR) !== 0, err = c.u32(L.S_PEND_EXC_ERR);
     this.pendingExc = { vector: vec, err, hasErr, rip: c.rip };
-    const name = VECTOR_NAMES[vec] ?? `vector ${vec}`;
+    const name = vectorName(vec);
     return this.makeStop("exception", `exception ${name}${hasErr ? ` (error code 0x${err.toString(16)})` : ""}`, { vector: vec, vectorName: name, ...(hasErr ? { errorCode: err } : {}) });
   }
 

@@ -16,6 +16,7 @@ import { loadBios, loadElf64, loadFlat, type LoadedImage, ImageError } from "./l
 import { Devices, type Console } from "./devices";
 import { UCALL_PIO_PORT, decodeUcall, formatAbort, UCALL_SYNC, UCALL_DONE, UCALL_ABORT, UCALL_PRINTF, UCALL_UNHANDLED, type Ucall } from "./ucall";
 import { physToHost } from "../debug/guestmem";
+import { vectorName } from "../cpu/vectors";
 import type { CpuidEntry } from "../models/cpuid";
 import type { UserMemoryRegion } from "../uapi/structs";
 
@@ -48,7 +49,6 @@ export const HOST_OOPS_STATUS = 6;
 export const GUEST_ASSERT_STATUS = 8;
 /** Exit status after the guest reported an exception it has no handler for (UCALL_UNHANDLED). */
 export const GUEST_EXCEPTION_STATUS = 10;
-const VECTOR_NAMES = ["DE", "DB", "NMI", "BP", "OF", "BR", "UD", "NM", "DF", "09", "TS", "NP", "SS", "GP", "PF", "15", "MF", "AC", "MC", "XM", "VE", "CP"];
 
 export interface RunResult {
   exit: StopReason;
@@ -268,7 +268,7 @@ export class Machine {
       case UCALL_ABORT: return { exit: "guest-assert", status: GUEST_ASSERT_STATUS, ucall: uc, message: formatAbort(uc) };
       case UCALL_UNHANDLED: {
         const [vec, err, rip, cr2] = uc.args, v = Number(vec & 0xffn);
-        const name = v < VECTOR_NAMES.length ? `#${VECTOR_NAMES[v]}` : `vector ${v}`;
+        const name = vectorName(v);
         return {
           exit: "guest-exception", status: GUEST_EXCEPTION_STATUS, ucall: uc,
           message: `unhandled exception ${name} (vector ${v}) at rip 0x${rip.toString(16)}, error code 0x${err.toString(16)}${v === 14 ? `, cr2 0x${cr2.toString(16)}` : ""}`,

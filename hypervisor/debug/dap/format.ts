@@ -145,11 +145,4 @@ export function bitsSummary(v: bigint, bits: [string, number, number][]): string
   return on.join(" ");
 }
 
-export const VECTOR_NAMES: Record<number, [string, string]> = {
-  0: ["DE", "divide error"], 1: ["DB", "debug"], 2: ["NMI", "non-maskable interrupt"], 3: ["BP", "breakpoint (INT3)"],
-  4: ["OF", "overflow (INTO)"], 5: ["BR", "BOUND range exceeded"], 6: ["UD", "invalid opcode"], 7: ["NM", "device not available"],
-  8: ["DF", "double fault"], 10: ["TS", "invalid TSS"], 11: ["NP", "segment not present"], 12: ["SS", "stack-segment fault"],
-  13: ["GP", "general protection"], 14: ["PF", "page fault"], 16: ["MF", "x87 floating-point error"], 17: ["AC", "alignment check"],
-  18: ["MC", "machine check"], 19: ["XM", "SIMD floating-point exception"], 20: ["VE", "virtualization exception"], 21: ["CP", "control protection"],
-};
-export const vectorName = (v: number): string => (VECTOR_NAMES[v] ? `#${VECTOR_NAMES[v][0]}` : `vector ${v}`);
+export { EXCEPTIONS as VECTOR_NAMES, vectorName } from "../../cpu/vectors";
