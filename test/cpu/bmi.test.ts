@@ -94,14 +94,22 @@ test("#UD: VEX.L1, wrong mandatory prefix, BLS* /0 /4-/7, RORX with vvvv != 1111
   assert.is(run(enc(ANDN, 0, RAX, RSI, RCX), {}).status, "ok");
 });
 
-test("not gated on CPUID: BMI1/BMI2 execute with the guest CPUID bits clear (as on silicon under KVM)", () => {
+// CPUID masking does not disable an extension that has no enable bit (cpu/layout.ts, FEAT_*)
+test("not gated on CPUID: BMI1/BMI2, SSE3/SSSE3/SSE4.1/AVX2 execute with the guest CPUID bits clear (as on silicon under KVM)", () => {
   const emu = new EmuRunner("epyc-genoa");
   const L = emu.cpu.L as unknown as Record<string, number>;
-  emu.cpu.setU32(L.S_FEAT, emu.cpu.u32(L.S_FEAT) & ~(L.FEAT_BMI1 | L.FEAT_BMI2));
-  for (const s of [ANDN, PDEP]) {
-    const r = emu.run({ code: Uint8Array.from(enc(s, 1, RAX, RSI, RCX)), gpr: regs({ [RSI]: 3n, [RCX]: 6n }) });
-    assert.is(r.status, "ok", s[0]);
+  emu.cpu.setU32(L.S_FEAT, emu.cpu.u32(L.S_FEAT) & ~(L.FEAT_BMI1 | L.FEAT_BMI2 | L.FEAT_SSE3 | L.FEAT_SSSE3 | L.FEAT_SSE41 | L.FEAT_SSE42 | L.FEAT_AVX2));
+  const codes: [string, number[]][] = [
+    ["andn", enc(ANDN, 1, RAX, RSI, RCX)], ["pdep", enc(PDEP, 1, RAX, RSI, RCX)],
+    ["pshufb (SSSE3)", [0x66, 0x0f, 0x38, 0x00, 0xc1]], ["pminsd (SSE4.1)", [0x66, 0x0f, 0x38, 0x39, 0xc1]],
+    ["vpaddd ymm (AVX2)", [0xc5, 0xf5, 0xfe, 0xc2]],
+  ];
+  for (const [name, code] of codes) {
+    const r = emu.run({ code: Uint8Array.from(code), gpr: regs({ [RSI]: 3n, [RCX]: 6n }) });
+    assert.is(r.status, "ok", name);
   }
+  // the gates that do exist still apply: VEX.L1 is #UD whatever CPUID says
+  assert.is(emu.run({ code: Uint8Array.from(enc(ANDN, 1, RAX, RSI, RCX, 0, 1)), gpr: regs({}) }).vector, 6);
 });
 
 test("decoder vs iced-x86: validity, length (64/32-bit, L/W/vvvv/prefix variants)", () => {
