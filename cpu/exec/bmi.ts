@@ -6,7 +6,7 @@
 //   operand size  32, or 64 with VEX.W1 in 64-bit mode (VEX.W is ignored in
 //                 32-bit mode); 32-bit results zero-extend in 64-bit mode.
 //   registers     outside 64-bit mode VEX.vvvv[3] and VEX.B are ignored
-//                 (only eight GPRs).
+//                 (only eight GPRs; done by the decoder).
 //   #UD           VEX.L1 and the missing mandatory-prefix forms (decoder),
 //                 real-address and virtual-8086 mode (VEX is not recognised).
 //                 Not gated on CPUID BMI1/BMI2: see cpu/layout.ts, FEAT_*.
@@ -23,7 +23,7 @@ import { read_E, mode64 } from "./operand";
 import { rdreg, wrreg, CF, OF, AF, ZF, SF, PF } from "../state";
 import { STATE, S_MODE, S_VENDOR, MODE_PE, MODE_VM86 } from "../layout";
 import { set_arith } from "../flags";
-import { R_REG, R_RM, R_IMM, R_VEX, V_VVVV, V_W } from "../decode/decoder";
+import { R_REG, R_IMM, R_VEX, V_VVVV, V_W } from "../decode/decoder";
 import { fault_pending, ST_OK, ST_FAULT, raise_ud } from "../except/fault";
 
 @inline function parity(v: u64): u64 { return (popcnt<u32>(<u32>v & 0xFF) & 1) == 0 ? PF : 0; }
@@ -35,14 +35,11 @@ import { fault_pending, ST_OK, ST_FAULT, raise_ud } from "../except/fault";
   return (m & MODE_PE) != 0 && (m & MODE_VM86) == 0;
 }
 @inline function opsize(r: usize): u32 { return (load<u32>(r, R_VEX) & V_W) != 0 && mode64() ? 64 : 32; }
-// register byte offsets: outside 64-bit mode only GPRs 0..7 exist
-@inline function lim(off: u32): u32 { return mode64() ? off : off & 0x38; }
-@inline function reg_g(r: usize): u32 { return lim(<u32>load<u8>(r, R_REG)); }
-@inline function reg_b(r: usize): u32 { return lim((load<u32>(r, R_VEX) & V_VVVV) << 3); }
-function src_e(r: usize, S: u32, M: bool): u64 {
-  if (!M) return rdreg(lim(<u32>load<u8>(r, R_RM)), S);
-  return read_E(r, S, true);
-}
+// register byte offsets (outside 64-bit mode the decoder already drops VEX.B
+// and vvvv[3], and VEX.R̄ is 1 there, so these name GPRs 0..7)
+@inline function reg_g(r: usize): u32 { return <u32>load<u8>(r, R_REG); }
+@inline function reg_b(r: usize): u32 { return (load<u32>(r, R_VEX) & V_VVVV) << 3; }
+@inline function src_e(r: usize, S: u32, M: bool): u64 { return read_E(r, S, M); }
 @inline function msk(S: u32): u64 { return S == 64 ? <u64>-1 : 0xFFFFFFFF; }
 @inline function sf(v: u64, S: u32): u64 { return ((v >> <u64>(S - 1)) & 1) != 0 ? SF : 0; }
 @inline function zf(v: u64): u64 { return v == 0 ? ZF : 0; }

@@ -10,7 +10,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { Decoder, DecoderOptions } from "iced-x86";
 import { EmuRunner } from "../helpers/emu";
-import { DATA_BASE } from "../native/native";
+import { DATA_BASE, CODE_BASE, runNative } from "../native/native";
 import { Rng, regs, RAX, RCX, RDX, RBX, le, MASK, operandValues, flagInputs, differential, nativeSkipReason, type Labeled } from "../helpers/diff";
 import { WasmCpu } from "../../hypervisor/cpu/wasm_cpu";
 
@@ -192,6 +192,53 @@ function cases(seed: bigint): Labeled[] {
   out.push({ c: { code: Uint8Array.from([0x66, ...enc(ANDN, 0, RAX, RSI, RCX)]), gpr: regs({}), rflags: 0n }, label: "66 + vex" });
   return out;
 }
+
+// ---- compatibility mode: VEX.W, VEX.B and VEX.vvvv[3] are ignored outside 64-bit mode ----
+const EMU_CS32 = 0x1b, NATIVE_CS32 = 0x23;   // test/helpers/emu.ts GDT; Linux __USER32_CS
+/** Far-return to 32-bit code `body` (DS loaded with a flat data selector), then back to 64-bit CS 0x33. */
+function compat(body: number[], sel: number): Uint8Array {
+  const le4 = (v: number) => [v & 255, (v >> 8) & 255, (v >> 16) & 255, (v >>> 24) & 255];
+  const b = [0x6a, 0x2b, 0x1f, ...body];   // push 0x2b; pop ds
+  const a1 = Number(CODE_BASE) + 9, a2 = a1 + b.length + 8;
+  return Uint8Array.from([0x6a, sel, 0x68, ...le4(a1), 0x48, 0xcb, ...b, 0x6a, 0x33, 0x68, ...le4(a2), 0xcb]);
+}
+function compatCases(): { body: number[]; label: string; over: Record<number, bigint> }[] {
+  const out: { body: number[]; label: string; over: Record<number, bigint> }[] = [];
+  const over = { [RAX]: 0x1111n, [RCX]: 0xf0f0f0f0n, [RDX]: 0x87654321n, [RBX]: MID, [RSI]: 0x0c04n, [7]: 0x3n };
+  // C4 byte 1 with R̄ X̄ = 11 (else LES) and B̄ = 0; byte 2 vvvv̄ with bit 3 clear (vvvv = 8 + n)
+  for (const s of SPECS) for (const W of [0, 1]) for (const mem of [false, true]) for (const vv of [RSI, 8 + RSI, 8 + RCX]) {
+    const c = enc(s, W, RAX, vv, mem ? "mem" : 8 + RCX, 0x25);
+    if (s[5] === "GEI" && vv !== RSI) continue;
+    c[1] &= ~0x20;   // B̄ = 0 for the memory forms too ([ebx], not [r11])
+    out.push({ body: c, label: `${s[0]} W${W} ${mem ? "[ebx]" : "ecx"} B̄=0 vvvv=${vv}`, over });
+  }
+  // an AVX row: vaddps xmm0, xmm(8+1 → 1), [ebx] with B̄ = 0, then movd eax, xmm0
+  out.push({ body: [0xc4, 0xc1, 0x30, 0x58, 0x03, 0x66, 0x0f, 0x7e, 0xc0], label: "vaddps vvvv=9 [ebx] B̄=0", over });
+  return out;
+}
+test("compatibility mode: BMI1/BMI2 (VEX.W, VEX.B, VEX.vvvv[3] ignored) match silicon", () => {
+  const cs = compatCases();
+  const mk = (sel: number): Labeled[] => cs.map((c) => ({ c: { code: compat(c.body, sel), gpr: regs(c.over), rflags: 0x8d5n, dataSeed: 0x77n }, label: c.label }));
+  const av = nativeSkipReason();
+  if (av !== undefined) { console.log(`SKIP bmi compat differential: ${av}`); return; }
+  const nat = runNative(mk(NATIVE_CS32).map((x) => x.c));
+  const emu = new EmuRunner();
+  const bad: string[] = [];
+  let ok = 0;
+  mk(EMU_CS32).forEach((x, i) => {
+    const e = emu.run(x.c), n = nat[i];
+    if (n.status === "ok") ok++;
+    const d: string[] = [];
+    if (n.status !== e.status || n.vector !== e.vector) d.push(`status ${n.status}#${n.vector} / ${e.status}#${e.vector}`);
+    for (let j = 0; j < 16; j++) if (n.gpr[j] !== e.gpr[j]) d.push(`gpr${j} ${n.gpr[j].toString(16)} / ${e.gpr[j].toString(16)}`);
+    if ((n.rflags & 0xcd5n) !== (e.rflags & 0xcd5n)) d.push(`flags ${(n.rflags & 0xcd5n).toString(16)} / ${(e.rflags & 0xcd5n).toString(16)}`);
+    if (n.memHash !== e.memHash) d.push("memHash");
+    if (d.length) bad.push(`${x.label}: ${d.join(", ")}`);
+  });
+  console.log(`bmi compat differential: ${cs.length} cases, ${ok} ran natively, ${bad.length} mismatches`);
+  assert.ok(ok > cs.length / 2, "too few cases completed natively");
+  assert.equal(bad.slice(0, 20), []);
+});
 
 test("differential vs silicon: BMI1/BMI2 register and memory forms, 32/64-bit, #UD encodings", () => {
   const cs = cases(0xb311n);
