@@ -94,6 +94,16 @@ test("#UD: VEX.L1, wrong mandatory prefix, BLS* /0 /4-/7, RORX with vvvv != 1111
   assert.is(run(enc(ANDN, 0, RAX, RSI, RCX), {}).status, "ok");
 });
 
+test("undefined flags: Zen 4 BEXTR sets AF; the Intel flavour (not measurable here) keeps AF = 0", () => {
+  const intel = new EmuRunner("sapphire-rapids");
+  const code = Uint8Array.from(enc(BEXTR, 1, RAX, RSI, RCX));
+  const g = regs({ [RSI]: 0x0804n, [RCX]: 0x70n });   // bits 11:4 of 0x70 = 7: PF = 0 (three bits)
+  assert.is(run([...code], { [RSI]: 0x0804n, [RCX]: 0x70n }).rflags & (AF | PF | ZF | SF), AF);
+  assert.is(intel.run({ code, gpr: g, rflags: AF | PF }).rflags & (AF | PF | ZF | SF), 0n);
+  const z = intel.run({ code: Uint8Array.from(enc(ANDN, 1, RAX, RSI, RCX)), gpr: regs({ [RSI]: 1n, [RCX]: 1n }), rflags: AF | CF | OF });
+  assert.is(z.rflags & (AF | PF | ZF | SF | CF | OF), PF | ZF);
+});
+
 // CPUID masking does not disable an extension that has no enable bit (cpu/layout.ts, FEAT_*)
 test("not gated on CPUID: BMI1/BMI2, SSE3/SSSE3/SSE4.1/AVX2 execute with the guest CPUID bits clear (as on silicon under KVM)", () => {
   const emu = new EmuRunner("epyc-genoa");
