@@ -13,6 +13,7 @@ import { EmuRunner } from "../helpers/emu";
 import { DATA_BASE, CODE_BASE, runNative } from "../native/native";
 import { Rng, regs, RAX, RCX, RDX, RBX, le, MASK, operandValues, flagInputs, differential, nativeSkipReason, type Labeled } from "../helpers/diff";
 import { WasmCpu } from "../../hypervisor/cpu/wasm_cpu";
+import { Machine } from "../../hypervisor/vmm/machine";
 
 const RSI = 6;
 const CF = 1n, PF = 4n, AF = 0x10n, ZF = 0x40n, SF = 0x80n, OF = 0x800n;
@@ -102,6 +103,18 @@ test("undefined flags: Zen 4 BEXTR sets AF; the Intel flavour (not measurable he
   assert.is(intel.run({ code, gpr: g, rflags: AF | PF }).rflags & (AF | PF | ZF | SF), 0n);
   const z = intel.run({ code: Uint8Array.from(enc(ANDN, 1, RAX, RSI, RCX)), gpr: regs({ [RSI]: 1n, [RCX]: 1n }), rflags: AF | CF | OF });
   assert.is(z.rflags & (AF | PF | ZF | SF | CF | OF), PF | ZF);
+});
+
+test("real-address mode: VEX-encoded BMI is #UD (C4 with ModRM-like mod=11 is not LES)", () => {
+  for (const [name, code, ud] of [["andn", enc(ANDN, 0, RAX, RSI, RCX), true], ["rorx", enc(RORX, 0, RAX, 0, RCX, 3), true], ["nop", [0x90], false]] as const) {
+    const m = new Machine({ memory: 4 << 20, console: { write: () => {} } });
+    m.load("flat", Uint8Array.from([...code, 0xf4]));
+    m.writePhys(6 * 4, Uint8Array.from([0x00, 0x7d, 0x00, 0x00]));   // IVT[6] = 0000:7D00
+    m.writePhys(0x7d00, Uint8Array.from([0xf4]));                     // hlt
+    const r = m.run(100);
+    assert.is(r.exit, "hlt", name);
+    assert.is(m.cpu.rip, ud ? 0x7d01n : BigInt(0x7c00 + code.length + 1), name);
+  }
 });
 
 // CPUID masking does not disable an extension that has no enable bit (cpu/layout.ts, FEAT_*)
