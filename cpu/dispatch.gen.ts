@@ -20,6 +20,7 @@ import { cvtf2si, cvtsi2f, fcvt, fparith, sse_comi } from "./exec/ssefp";
 import { rdpkru, wrpkru } from "./exec/pkru";
 import { ldtilecfg, sttilecfg, tdp, tileloadd, tilerelease, tilestored, tilezero } from "./exec/amx";
 import { farith_mem, farith_reg, fcomi, fconst, fcw, fld_mem, fld_sti, fnclex, fninit, fsign, fst_mem, fst_sti, fstack, fwait, fxch } from "./exec/x87";
+import { bmi_andn, bmi_bextr, bmi_bls, bmi_bzhi, bmi_mulx, bmi_pdep, bmi_rorx, bmi_shx } from "./exec/bmi";
 import { CS, DS, ES, FS, GS, Mem, OpADC, OpADD, OpAND, OpCMP, OpCNTCL, OpCNTIB, OpCNTONE, OpOR, OpSAR, OpSBB, OpSHL, OpSHR, OpSUB, OpTEST, OpXOR, PORT_DX, PORT_IB, Reg, SS } from "./exec/consts";
 
 @inline export function dispatch(id: u32, r: usize): i32 {
@@ -2235,6 +2236,32 @@ function dispatch_cold(id: u32, r: usize): i32 {
         case 2174: return fcw(r, 2);
         case 2175: return fcw(r, 3);
         case 2176: return fwait(r);
+        case 2177: return bmi_andn(r, false);
+        case 2178: return bmi_andn(r, true);
+        case 2179: return bmi_bls(r, 1, false);
+        case 2180: return bmi_bls(r, 1, true);
+        case 2181: return bmi_bls(r, 2, false);
+        case 2182: return bmi_bls(r, 2, true);
+        case 2183: return bmi_bls(r, 3, false);
+        case 2184: return bmi_bls(r, 3, true);
+        case 2185: return bmi_bzhi(r, false);
+        case 2186: return bmi_bzhi(r, true);
+        case 2187: return bmi_pdep(r, false, false);
+        case 2188: return bmi_pdep(r, false, true);
+        case 2189: return bmi_pdep(r, true, false);
+        case 2190: return bmi_pdep(r, true, true);
+        case 2191: return bmi_mulx(r, false);
+        case 2192: return bmi_mulx(r, true);
+        case 2193: return bmi_bextr(r, false);
+        case 2194: return bmi_bextr(r, true);
+        case 2195: return bmi_shx(r, 0, false);
+        case 2196: return bmi_shx(r, 0, true);
+        case 2197: return bmi_shx(r, 1, false);
+        case 2198: return bmi_shx(r, 1, true);
+        case 2199: return bmi_shx(r, 2, false);
+        case 2200: return bmi_shx(r, 2, true);
+        case 2201: return bmi_rorx(r, false);
+        case 2202: return bmi_rorx(r, true);
         default: return op_ud(r);
       }
     }

@@ -205,6 +205,27 @@ export const FEAT_FSGSBASE: u32 = 65536;
 export const FEAT_MOVBE: u32 = 131072;
 export const FEAT_CX16: u32 = 262144;
 // vector and bit-manipulation extensions a guest CPUID can take away (`--cpu host,-avx2`)
+//
+// Decision (BMI/vector helper): these bits are for REPORTING, NOT for gating
+// execution. Nothing raises #UD because SSE3, SSSE3, SSE4.1, SSE4.2, AVX2,
+// BMI1, BMI2 (or FMA, F16C) is missing from the guest CPUID. Reason:
+//   - CPUID is a report. Under VMX/SVM a hypervisor's CPUID values (KVM_SET_CPUID2)
+//     change what the guest reads, not what the core executes. These extensions
+//     have no enable bit: no CR0/CR4 bit, XCR0 bit or VMCS/VMCB control that makes
+//     them #UD. So KVM cannot make a masked SSE4.1 or ANDN #UD, and the guest runs
+//     them on the host's silicon. (The SDM's "#UD if CPUID.01H:ECX.SSE4_1 = 0"
+//     describes a processor that really lacks the extension.)
+//   - The gates that do exist are already modelled: CR0.EM / CR4.OSFXSR for
+//     legacy SSE, CR4.OSXSAVE + XCR0 for VEX and EVEX (cpu/exec/vec.ts gate()).
+//     KVM refuses an XCR0 the guest CPUID does not allow, so a guest without
+//     CPUID AVX cannot enable YMM state. AVX2 uses the same XCR0 bits as AVX,
+//     so a guest that has AVX but not CPUID AVX2 runs AVX2 code, as on silicon.
+//   - Every host model (haswell … sapphire-rapids, epyc-genoa) has all of these
+//     extensions, so the only place they could be missing is the guest CPUID,
+//     which does not gate execution.
+// Not covered by this decision: the older rows that do consult the guest CPUID
+// (TZCNT/LZCNT run as BSF/BSR without BMI1/LZCNT, POPCNT #UD, cpu/exec/bit.ts).
+// Under KVM on these host models they would execute.
 export const FEAT_SSE3: u32 = 1 << 19;
 export const FEAT_SSSE3: u32 = 1 << 20;
 export const FEAT_SSE41: u32 = 1 << 21;

@@ -158,6 +158,9 @@ export function decode(p: usize, avail: u32, m: u32, r: usize): i32 {
         rext = Rp | (X << 1);
         i += 4;
       }
+      // outside 64-bit mode VEX/EVEX.B and vvvv[3] are ignored (eight registers;
+      // measured on Zen 4, test/cpu/bmi.test.ts compatibility-mode cases; iced agrees)
+      if (!is64) { B = 0; vvvv &= ~8; }
       vex |= vvvv | (L << 5) | (W << 7) | (pp << 8);
       rex = 0x40 | (W << 3) | (R << 2) | (X << 1) | B;
       pfx = (pfx & ~(P_OSZ | P_REP | P_REPNE)) | (pp == 1 ? P_OSZ : pp == 2 ? P_REP : pp == 3 ? P_REPNE : 0);

@@ -233,7 +233,7 @@ const imports = [...fnsByFamily].map(([fam, fns]) => `import { ${[...fns].sort()
 // separate function: the run loop keeps only the cases of the integer families, whose handlers
 // are inlined into it. V8 compiled the loop noticeably worse when it grew by ~800 cases of
 // vector rows (W1 232 → 186 MIPS) even though none of them ran.
-const COLD_FAMILIES = new Set(["xsave", "vec", "ssefp", "pkru", "amx", "x87"]);
+const COLD_FAMILIES = new Set(["xsave", "vec", "ssefp", "pkru", "amx", "x87", "bmi"]);
 const hot = variants.filter((v) => !COLD_FAMILIES.has(v.family));
 const cold = variants.filter((v) => COLD_FAMILIES.has(v.family));
 const dispatch = header +

@@ -9,6 +9,8 @@
 //   asm   mnemonic and operands in SDM notation (`add Ev,Gv`); operand tokens decide the
 //         operand-size class, the immediate and which operands are byte registers:
 //         E/G/M/Z(opcode register) with b/w/d/q/v/z; I b/w/z/v; J b/z; O b/v (moffs); A p (far ptr).
+//         VEX GPR rows (bmi.ts): B = the GPR in VEX.vvvv, y = 32/64 bits by VEX.W (size-less row,
+//         the handler reads W); flag vvvv keeps a B operand's vvvv from being required 1111b.
 //   exec  the call the dispatcher makes. `r` is the decoded record, `$S` the operand size in
 //         bits and `$M` whether the r/m operand is memory (rows with ModRM expand into both).
 //   flags space-separated: lock (LOCK allowed), i64 (invalid in 64-bit mode), o64 (64-bit

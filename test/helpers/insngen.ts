@@ -18,11 +18,11 @@ import { FSPECS, fpValue, fpMxcsr } from "./fpgen";
 
 export const ALL_FAMILIES = [
   "alu", "mov", "stack", "ctrl", "flagctl", "misc", "io", "intr", "system",
-  "shift", "muldiv", "bit", "string", "bcd", "vec",
+  "shift", "muldiv", "bit", "string", "bcd", "vec", "bmi",
 ] as const;
 export type FamilyName = (typeof ALL_FAMILIES)[number];
 /** Families the emulator implements now; add a name to switch its generator on. */
-export const ENABLED_FAMILIES: FamilyName[] = ["alu", "mov", "stack", "ctrl", "flagctl", "misc", "io", "intr", "system", "vec"];
+export const ENABLED_FAMILIES: FamilyName[] = ["alu", "mov", "stack", "ctrl", "flagctl", "misc", "io", "intr", "system", "vec", "bmi"];
 
 /** Small, fast, seedable PRNG (xorshift32 variant, splitmix-seeded). */
 export class Rng {
@@ -827,3 +827,27 @@ function noRip(g: SeqGen, m: Mem): Mem {
   // replace by an absolute [disp32] into DATA
   return { kind: "mem", mod: 0, rm: 4, sib: (4 << 3) | 5, disp: Number(DATA_BASE) + WIN_LO, dispSize: 4, rexX: 0, rexB: 0, a32: m.a32 };
 }
+
+// ---- bmi: BMI1/BMI2 VEX GPR instructions (cpu/gen/opcodes/bmi.ts) ----------
+// [map, pp, opcode, ModRM.reg or -1 (/r), operands: G B E | B E | G E Ib]
+const BMI: [number, number, number, number, "GBE" | "GEB" | "BE" | "GEI"][] = [
+  [2, 0, 0xf2, -1, "GBE"], [2, 0, 0xf3, 1, "BE"], [2, 0, 0xf3, 2, "BE"], [2, 0, 0xf3, 3, "BE"],
+  [2, 0, 0xf5, -1, "GEB"], [2, 2, 0xf5, -1, "GBE"], [2, 3, 0xf5, -1, "GBE"], [2, 3, 0xf6, -1, "GBE"],
+  [2, 0, 0xf7, -1, "GEB"], [2, 1, 0xf7, -1, "GEB"], [2, 3, 0xf7, -1, "GEB"], [2, 2, 0xf7, -1, "GEB"],
+  [3, 3, 0xf0, -1, "GEI"],
+];
+EMITTERS.push(["bmi", 8, (g) => {
+  const r = g.r;
+  const [map, pp, op, ext, kind] = r.pick(BMI);
+  // B is written by BLS* and MULX (low half); a read-only B may be any register
+  const bWritten = kind === "BE" || op === 0xf6;
+  const vvvv = kind === "GEI" ? (r.chance(0.02) ? r.int(16) : 0) : bWritten ? g.dst() : g.src();
+  const e: Enc = {
+    pfx: [], op: [op], reg: ext >= 0 ? ext : g.dst(),
+    vex: { map, pp: r.chance(0.02) ? r.int(4) : pp, L: r.chance(0.02) ? 1 : 0, W: r.int(2), vvvv },
+  };
+  if (ext >= 0 && r.chance(0.02)) e.reg = r.int(8);
+  e.rm = rip(g, g.E(false, 0.35));
+  if (kind === "GEI") e.imm = [r.chance(0.3) ? r.pick([0, 1, 31, 32, 63, 64, 255]) : r.int(256)];
+  g.emit(e);
+}]);

@@ -23,3 +23,4 @@ import { string } from "./string";
 import { bcd } from "./bcd";
 
 export const FAMILIES: Family[] = [alu, mov, stack, ctrl, flagctl, misc, io, intr, system, shift, muldiv, bit, string, bcd, xsave, vec, ssefp, pkru, amx, x87];
+import { bmi } from "./bmi"; FAMILIES.push(bmi);   // BMI1/BMI2 (VEX GPR rows)
