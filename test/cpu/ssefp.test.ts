@@ -12,7 +12,7 @@ import { EmuRunner } from "../helpers/emu";
 import { assertBatchMatchesSilicon } from "../helpers/diff";
 import { nativeAvailable, nativeInfo, DATA_BASE, DEFAULT_RSP, type NativeCase, type NativeResult } from "../native/native";
 import { legacy, vex, type VSpec, type ModRMOperand } from "../helpers/vecenc";
-import { fpValue, fpMxcsr, FSPECS, type FSpec } from "../helpers/fpgen";
+import { fpValue, fpHalf, fpMxcsr, FSPECS, type FSpec } from "../helpers/fpgen";
 
 const nat = nativeAvailable();
 const emu = new EmuRunner();
@@ -33,11 +33,11 @@ const STM = [0x0f, 0xae, 0x9f, ...disp32(0x200)];     // stmxcsr [rdi+0x200]
 let rs = 0x9e3779b9;
 const rnd = () => { rs ^= rs << 13; rs ^= rs >>> 17; rs ^= rs << 5; return rs >>> 0; };
 
-function image(f64: boolean): Uint8Array {
+function image(f64: boolean, f16 = false): Uint8Array {
   const b = new Uint8Array(0x490);
   const dv = new DataView(b.buffer);
   for (let o = 0; o < 0x480; o += f64 ? 8 : 4) {
-    const v = fpValue(rnd, f64);
+    const v = f16 ? BigInt(fpHalf(rnd) | (fpHalf(rnd) << 16)) : fpValue(rnd, f64);
     if (f64) dv.setBigUint64(o, v, true); else dv.setUint32(o, Number(v), true);
   }
   dv.setUint32(0x480, fpMxcsr(rnd), true);
@@ -52,9 +52,10 @@ function diff(n: NativeResult, e: NativeResult): string | null {
   if ((n.rflags & 0x8d5n) !== (e.rflags & 0x8d5n)) d.push(`flags ${(n.rflags & 0x8d5n).toString(16)} / ${(e.rflags & 0x8d5n).toString(16)}`);
   const hx = (a: Uint8Array, k: number, w: number) => Array.from(a.subarray(k, k + w)).reverse().map((x) => x.toString(16).padStart(2, "0")).join("");
   if (n.status === "ok") {
-    for (let k = 0x800; k < 0xa04; k++) if (n.data![k] !== e.data![k]) {
+    for (let k = 0x400; k < 0xa04; k++) if (n.data![k] !== e.data![k]) {
       const w = k >= 0xa00 ? 0xa00 : k & ~7;
-      d.push(k >= 0xa00 ? `MXCSR ${hx(n.data!, 0xa00, 4)} / ${hx(e.data!, 0xa00, 4)}` : `ymm${(k - 0x800) >> 5} qword ${((k - 0x800) & 31) >> 3}: ${hx(n.data!, w, 8)} / ${hx(e.data!, w, 8)}`);
+      d.push(k >= 0xa00 ? `MXCSR ${hx(n.data!, 0xa00, 4)} / ${hx(e.data!, 0xa00, 4)}` : k < 0x800 ? `data+${w.toString(16)}: ${hx(n.data!, w, 8)} / ${hx(e.data!, w, 8)}` :
+        `ymm${(k - 0x800) >> 5} qword ${((k - 0x800) & 31) >> 3}: ${hx(n.data!, w, 8)} / ${hx(e.data!, w, 8)}`);
       if (d.length > 3) break;
       k = (w | 7);
     }
@@ -68,7 +69,7 @@ else {
     test(`${sp.name}: matches silicon (values, MXCSR flags, #XM)`, () => {
       const cases: NativeCase[] = [], labels: string[] = [];
       for (let i = 0; i < N; i++) {
-        const img = image(sp.f64);
+        const img = image(sp.f64, sp.f16);
         const gpr = Array.from({ length: 16 }, (_, j) => j === 4 ? DEFAULT_RSP : j === 6 ? DATA_BASE : j === 7 ? DATA_BASE + 0x800n :
           sp.gpr ? BigInt.asUintN(64, BigInt.asIntN(64, fpInt(rnd))) : 0n);
         const form = i % 6, imm = sp.imm ? (i % 3 ? rnd() & 31 : rnd() & 7) : undefined;
@@ -76,7 +77,11 @@ else {
         const gr = sp.gpr === "reg" ? [0, 1, 2, 3, 9, 13][i % 6] : reg;
         const grm: ModRMOperand = { reg: sp.gpr === "rm" ? [0, 1, 2, 3, 9, 13][(i + 2) % 6] : rm };
         let code: number[];
-        if (form === 0) code = legacy(sp, gr, grm, imm, i % 4 === 0);
+        if (sp.vexW !== undefined) {
+          // VEX-only rows (FMA3, F16C): register and memory forms, L0/L1, W fixed
+          const mem = [memAt(6, 0x400), memAt(6, 0x400 + (sp.scalar ? 4 : 8)), memAt(6, 0x404)][i % 3];
+          code = vex(sp, gr, sp.noV ? 0 : vv, form % 2 ? grm : mem, imm, (i >> 1) % 2, sp.vexW);
+        } else if (form === 0) code = legacy(sp, gr, grm, imm, i % 4 === 0);
         else if (form === 1) code = legacy(sp, gr, memAt(6, 0x400), imm, i % 4 === 1);
         else if (form === 2) code = legacy(sp, gr, memAt(6, 0x400 + (sp.scalar ? 4 : 8)), imm, i % 4 === 2);
         else if (form === 3) code = vex(sp, gr, sp.noV ? 0 : vv, grm, imm, 0, i % 2);
