@@ -119,6 +119,47 @@ test("unmasked exception: #XM with CR4.OSXMMEXCPT, #UD without; flags recorded, 
     assert.is(x0, 0x3ff0000000000000n, "xmm0 still 1.0");
   }
 });
+// Emulator only (no silicon needed): the fused result, the vendor rule for
+// ∞×0 + QNaN, and the CPUID gate. A model without FMA/F16C stands for silicon
+// that lacks them (#UD, SDM exception tables), although a real CPU that has
+// them would still run them under a hypervisor that hides the CPUID bits.
+test("FMA3/F16C: one rounding; ∞×0+QNaN IE on Intel only; #UD without CPUID.FMA / CPUID.F16C", () => {
+  const hex = (s: string) => Uint8Array.from(s.replace(/\s+/g, "").match(/../g)!.map((x) => parseInt(x, 16)));
+  // ldmxcsr [rsi]; vmovsd xmm0,[rsi+8]; vmovsd xmm1,[rsi+16]; vmovsd xmm2,[rsi+24];
+  // vfmadd231sd xmm2,xmm0,xmm1; vcvtph2ps xmm3,xmm0; stmxcsr [rsi+32]
+  const code = hex("0fae16 c5fb104608 c5fb104e10 c5fb105618 c4e2f9b9d1 c4e27913d8 0fae5e20");
+  const one = (model: string, a: bigint, b: bigint, c: bigint, feat = ~0) => {
+    const img = new Uint8Array(40);
+    const dv = new DataView(img.buffer);
+    dv.setUint32(0, 0x1f80, true); dv.setBigUint64(8, a, true); dv.setBigUint64(16, b, true); dv.setBigUint64(24, c, true);
+    const em = new EmuRunner(model);
+    const cpu = em.cpu as unknown as { u32(o: number): number; setU32(o: number, v: number): void; view: DataView; L: Record<string, number> };
+    cpu.setU32(cpu.L.S_FEAT, cpu.u32(cpu.L.S_FEAT) & feat);
+    const e = em.run({ code, gpr: Array.from({ length: 16 }, (_, i) => i === 4 ? DEFAULT_RSP : i === 6 ? DATA_BASE : 0n),
+      patches: [{ addr: DATA_BASE, bytes: img }] }, 1000);
+    return { e, x2: cpu.view.getBigUint64(cpu.L.XSTATE + cpu.L.X_XMM + 32, true), x3: cpu.view.getBigUint64(cpu.L.XSTATE + cpu.L.X_XMM + 48, true),
+      mxcsr: cpu.view.getUint32(cpu.L.XSTATE + cpu.L.X_MXCSR, true) };
+  };
+  const L = new EmuRunner("epyc-genoa").cpu.L as unknown as Record<string, number>;
+  // (1 + 2^-52)(1 - 2^-52) - 1 = -2^-104 exactly (a separate multiply would round the product to 1 and give 0)
+  let r = one("epyc-genoa", 0x3ff0000000000001n, 0x3feffffffffffffen, 0xbff0000000000000n);
+  assert.is(r.e.status, "ok");
+  assert.is(r.x2, 0xb970000000000000n, "fused");
+  assert.is(r.mxcsr, 0x1f80, "exact: no PE");
+  // xmm0 low half 0x0001 (the smallest binary16 denormal, 2^-24) and 0x0001 (the next half of a's bits)
+  assert.is(r.x3 & 0xffffffffn, 0x33800000n, "vcvtph2ps 2^-24");
+  // ∞ × 0 + QNaN: the QNaN; IE on Intel (SDM), not on AMD (Zen 4, measured)
+  for (const [model, ie] of [["epyc-genoa", 0], ["sapphire-rapids", 1]] as [string, number][]) {
+    r = one(model, 0x7ff0000000000000n, 0n, 0x7ff8000000000123n);
+    assert.is(r.x2, 0x7ff8000000000123n, model);
+    assert.is(r.mxcsr, 0x1f80 | ie, `${model} IE`);
+  }
+  r = one("epyc-genoa", 0x3ff0000000000001n, 0x3feffffffffffffen, 0xbff0000000000000n, ~L.FEAT_FMA);
+  assert.is(r.e.status, "fault"); assert.is(r.e.vector, 6, "FMA hidden: #UD"); assert.is(r.e.rip, 0x10000012n, "at the vfmadd231sd");
+  r = one("epyc-genoa", 0x3ff0000000000001n, 0x3feffffffffffffen, 0xbff0000000000000n, ~L.FEAT_F16C);
+  assert.is(r.e.status, "fault"); assert.is(r.e.vector, 6, "F16C hidden: #UD"); assert.is(r.e.rip, 0x10000017n, "at the vcvtph2ps");
+  assert.is(r.x2, 0xb970000000000000n, "the FMA before it ran");
+});
 function fpInt(r: () => number): bigint {
   const k = r() % 6;
   if (k === 0) return BigInt(r() % 200) - 100n;
