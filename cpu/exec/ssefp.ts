@@ -1,6 +1,7 @@
 // SSE/SSE2 floating point (and the VEX forms): scalar and packed
 // ADD/SUB/MUL/DIV/MIN/MAX/SQRT, CMPccPS/PD/SS/SD, (U)COMISS/SD and the
-// conversions gcc emits for float/double C code.
+// conversions gcc emits for float/double C code; FMA3 (fused multiply-add,
+// one rounding) and F16C (binary16 conversions).
 //
 // wasm f32/f64 arithmetic only rounds to nearest and reports no exceptions,
 // so every operation here is done in software on the unpacked significand
@@ -25,8 +26,10 @@
 //    NaN (sign set, quiet bit only).
 import { STATE, XSTATE, S_CR4, X_MXCSR, S_FEAT, FEAT_FMA, FEAT_F16C } from "../layout";
 import { rdreg, wrreg, CR4_OSXMMEXCPT, ZF, CF, PF } from "../state";
-import { R_REG, R_RM, R_IMM, R_PFX, R_VEX, V_W } from "../decode/decoder";
-import { raise, raise_ud, ST_OK, ST_FAULT, X86_TRAP_XF } from "../except/fault";
+import { R_REG, R_RM, R_IMM, R_PFX, R_VEX, R_SEG, V_W } from "../decode/decoder";
+import { mem_lin } from "./operand";
+import { probe_write } from "../mmu/access";
+import { raise, raise_ud, fault_pending, ST_OK, ST_FAULT, X86_TRAP_XF } from "../except/fault";
 import { set_arith } from "../flags";
 import { amd_flavour } from "./xsave";
 import { gate, kind, vlen, vvvv, src_rm, dst_mem, vget, vset, xmm_at, is_mem, A, B, D } from "./vec";
@@ -731,13 +734,19 @@ export function cvtps2ph(r: usize): i32 {
   const M = is_mem(r);
   const L = vlen(r);
   vget(<u32>load<u8>(r, R_REG) >> 3, A, L);
+  // the store's #PF/#GP comes before an unmasked SIMD exception (Zen 4,
+  // test/cpu/ssefp.test.ts): translate and probe the destination first
+  if (M) {
+    const lin = mem_lin(r, L / 2, true);
+    if (fault_pending || !probe_write(lin, L / 2, <u32>load<u8>(r, R_SEG))) return ST_FAULT;
+  }
   begin();
   const imm = <u32>load<u8>(r, R_IMM);
   const rc = imm & 4 ? (mx >> 13) & 3 : imm & 3;
   memory.fill(D, 0, 16);
   for (let i: u32 = 0; i < L / 4; i++) store<u16>(D + i * 2, <u16>f_ps2ph(<u64>load<u32>(A + i * 4), rc));
   if (finish()) return xm();
-  // a faulting store leaves MXCSR as it was
+  // a fault left for the store itself (#AC) leaves MXCSR as it was
   if (M && !dst_mem(r, D, L / 2, 0, <u64>-1, 8)) { store<u32>(XSTATE + X_MXCSR, mx); return ST_FAULT; }
   if (!M) vset(<u32>load<u8>(r, R_RM) >> 3, D, 16, true);
   return ST_OK;

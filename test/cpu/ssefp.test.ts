@@ -119,6 +119,31 @@ test("unmasked exception: #XM with CR4.OSXMMEXCPT, #UD without; flags recorded, 
     assert.is(x0, 0x3ff0000000000000n, "xmm0 still 1.0");
   }
 });
+// VCVTPS2PH to memory: an unmasked precision exception and a store that
+// page-faults, in both orders of importance; the data store, MXCSR and
+// registers when it completes.
+if (nat.ok) test("vcvtps2ph m64: #XM / #PF priority against silicon", () => {
+  const hex = (s: string) => Uint8Array.from(s.replace(/\s+/g, "").match(/../g)!.map((x) => parseInt(x, 16)));
+  const cases: NativeCase[] = [], labels: string[] = [];
+  for (const mx of [0x1f80, 0x0f80]) for (const dst of [DATA_BASE + 0x800n, 0x5000_0000n]) {
+    const img = new Uint8Array(16);
+    const dv = new DataView(img.buffer);
+    dv.setUint32(0, mx, true); dv.setFloat32(8, 1.1, true); dv.setFloat32(12, 65504, true);
+    // ldmxcsr [rsi]; vmovsd xmm0,[rsi+8]; vcvtps2ph [rdi],xmm0,0; stmxcsr [rsi+0x800]; vmovq rax, xmm0
+    cases.push({ code: hex("0fae16 c5fb104608 c4e3791d0700 0fae9e00080000 c4e1f97ec0"),
+      gpr: Array.from({ length: 16 }, (_, i) => i === 4 ? DEFAULT_RSP : i === 6 ? DATA_BASE : i === 7 ? dst : 0n),
+      patches: [{ addr: DATA_BASE, bytes: img }], dumpData: true });
+    labels.push(`mxcsr ${mx.toString(16)} dst ${dst.toString(16)}`);
+  }
+  assertBatchMatchesSilicon(emu, cases, labels, (n, e) => {
+    const d: string[] = [];
+    if (n.status !== e.status || n.vector !== e.vector || n.rip !== e.rip) d.push(`${n.status}#${n.vector}@${n.rip.toString(16)} / ${e.status}#${e.vector}@${e.rip.toString(16)}`);
+    for (let i = 0; i < 16; i++) if (n.gpr[i] !== e.gpr[i]) d.push(`gpr${i} ${n.gpr[i].toString(16)} / ${e.gpr[i].toString(16)}`);
+    if (n.memHash !== e.memHash) d.push("memHash");
+    return d.length ? d.join("; ") : null;
+  });
+});
+
 // Emulator only (no silicon needed): the fused result, the vendor rule for
 // ∞×0 + QNaN, and the CPUID gate. A model without FMA/F16C stands for silicon
 // that lacks them (#UD, SDM exception tables), although a real CPU that has

@@ -1,4 +1,5 @@
 // SSE/SSE2 floating point and its VEX forms (cpu/exec/ssefp.ts): arithmetic,
+// FMA3, F16C,
 // compares, (U)COMIS, conversions. Packed rows: legacy m128 aligned, VEX.128/256;
 // scalar rows: m32/m64 unaligned, VEX.L ignored, the rest of the register
 // from the destination (legacy) or vvvv (VEX).
