@@ -184,6 +184,15 @@ test("FMA3/F16C: one rounding; ∞×0+QNaN IE on Intel only; #UD without CPUID.F
   r = one("epyc-genoa", 0x3ff0000000000001n, 0x3feffffffffffffen, 0xbff0000000000000n, ~L.FEAT_F16C);
   assert.is(r.e.status, "fault"); assert.is(r.e.vector, 6, "F16C hidden: #UD"); assert.is(r.e.rip, 0x10000017n, "at the vcvtph2ps");
   assert.is(r.x2, 0xb970000000000000n, "the FMA before it ran");
+  // CR0.TS: #NM when FMA exists; the CPUID #UD comes first when it does not
+  for (const [feat, vec] of [[~0, 7], [~L.FEAT_FMA, 6]] as [number, number][]) {
+    const em = new EmuRunner("epyc-genoa");
+    const cpu = em.cpu as unknown as { u32(o: number): number; setU32(o: number, v: number): void; u64(o: number): bigint; setU64(o: number, v: bigint): void; L: Record<string, number> };
+    cpu.setU32(cpu.L.S_FEAT, cpu.u32(cpu.L.S_FEAT) & feat);
+    const e = em.run({ code: hex("c4e2f9b9d1"), gpr: Array.from({ length: 16 }, (_, i) => i === 4 ? DEFAULT_RSP : 0n) }, 100,
+      (c) => c.setU64(c.L.S_CR0, c.u64(c.L.S_CR0) | 8n));
+    assert.is(e.vector, vec, feat === ~0 ? "#NM" : "#UD before #NM");
+  }
 });
 function fpInt(r: () => number): bigint {
   const k = r() % 6;
