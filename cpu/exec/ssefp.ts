@@ -1,6 +1,7 @@
 // SSE/SSE2 floating point (and the VEX forms): scalar and packed
 // ADD/SUB/MUL/DIV/MIN/MAX/SQRT, CMPccPS/PD/SS/SD, (U)COMISS/SD and the
-// conversions gcc emits for float/double C code.
+// conversions gcc emits for float/double C code; FMA3 (fused multiply-add,
+// one rounding) and F16C (binary16 conversions).
 //
 // wasm f32/f64 arithmetic only rounds to nearest and reports no exceptions,
 // so every operation here is done in software on the unpacked significand
@@ -25,10 +26,13 @@
 //    NaN (sign set, quiet bit only).
 import { STATE, XSTATE, S_CR4, X_MXCSR } from "../layout";
 import { rdreg, wrreg, CR4_OSXMMEXCPT, ZF, CF, PF } from "../state";
-import { R_REG, R_RM, R_IMM, R_PFX, R_VEX, V_W } from "../decode/decoder";
-import { raise, raise_ud, ST_OK, ST_FAULT, X86_TRAP_XF } from "../except/fault";
+import { R_REG, R_RM, R_IMM, R_PFX, R_VEX, R_SEG, V_W } from "../decode/decoder";
+import { mem_lin } from "./operand";
+import { probe_write } from "../mmu/access";
+import { raise, raise_ud, fault_pending, ST_OK, ST_FAULT, X86_TRAP_XF } from "../except/fault";
 import { set_arith } from "../flags";
-import { gate, kind, vlen, vvvv, src_rm, vget, vset, xmm_at, is_mem, A, B, D } from "./vec";
+import { amd_flavour } from "./xsave";
+import { gate, kind, vlen, vvvv, src_rm, dst_mem, vget, vset, xmm_at, is_mem, A, B, D } from "./vec";
 
 const IE: u32 = 1, DE: u32 = 2, ZE: u32 = 4, OE: u32 = 8, UE: u32 = 16, PE: u32 = 32;
 const DAZ: u32 = 0x40, FTZ: u32 = 0x8000;
@@ -40,6 +44,7 @@ let fpost: u32 = 0;     // OE/UE/PE of all elements
 // unpacked operands (set by unpack_a / unpack_b)
 let a_cls: u32 = 0, a_sign: u64 = 0, a_exp: i32 = 0, a_sig: u64 = 0, a_den: bool = false;
 let b_cls: u32 = 0, b_sign: u64 = 0, b_exp: i32 = 0, b_sig: u64 = 0, b_den: bool = false;
+let c_cls: u32 = 0, c_sign: u64 = 0, c_exp: i32 = 0, c_sig: u64 = 0, c_den: bool = false;
 let u_sign: u64 = 0, u_exp: i32 = 0, u_sig: u64 = 0, u_den: bool = false;
 
 @inline function mbits(F64: bool): u32 { return F64 ? 52 : 23; }
@@ -524,5 +529,221 @@ export function fcvt(r: usize, KIND: u32): i32 {
   }
   if (finish()) return xm();
   vset(dn, D, dlen, k != 0);
+  return ST_OK;
+}
+
+// ---- FMA3: one rounding of ±(a×b) ± c ----
+// The product of the two significands is exact in 128 bits (leading bit at
+// 124 or 125); c is placed at the same scale and the smaller addend shifted
+// right with a sticky bit. Massive cancellation only happens when the
+// exponents are within one of each other, where the shift loses nothing, so
+// the 128-bit sum is exact up to the sticky bit and round_pack rounds once.
+let w_hi: u64 = 0, w_lo: u64 = 0;
+function shr128_jam(n: i32): void {
+  if (n <= 0) return;
+  if (n >= 128) { w_lo = (w_hi | w_lo) != 0 ? 1 : 0; w_hi = 0; return; }
+  if (n >= 64) {
+    const st = w_lo != 0 || (n > 64 && (w_hi << <u64>(128 - n)) != 0);
+    w_lo = (n == 64 ? w_hi : w_hi >> <u64>(n - 64)) | (st ? 1 : 0); w_hi = 0; return;
+  }
+  const st = (w_lo << <u64>(64 - n)) != 0;
+  w_lo = (w_lo >> <u64>n) | (w_hi << <u64>(64 - n)) | (st ? 1 : 0);
+  w_hi >>= <u64>n;
+}
+// Round w_hi:w_lo × 2^(e-124) (nonzero).
+function round128(sign: u64, e: i32, F64: bool): u64 {
+  const p: i32 = w_hi != 0 ? 127 - <i32>clz(w_hi) : 63 - <i32>clz(w_lo);
+  let sig: u64;
+  if (p >= 62) { shr128_jam(p - 62); sig = w_lo; }
+  else sig = w_lo << <u64>(62 - p);
+  return round_pack(sign, e + p - 124, sig, F64);
+}
+function unpack_c(v: u64, F64: bool): void { c_cls = unpack(v, F64); c_sign = u_sign; c_exp = u_exp; c_sig = u_sig; c_den = u_den; }
+
+// NaN operands: IE for an SNaN; the result is the first NaN in a, b, c
+// (multiplication) order, quietened (measured on Zen 4).
+function f_fma(a: u64, b: u64, c: u64, F64: bool, NEGP: bool, NEGC: bool): u64 {
+  unpack_a(a, F64); unpack_b(b, F64); unpack_c(c, F64);
+  if (a_cls >= C_QNAN || b_cls >= C_QNAN || c_cls >= C_QNAN) {
+    if (a_cls == C_SNAN || b_cls == C_SNAN || c_cls == C_SNAN) fpre |= IE;
+    // ∞×0 with a QNaN addend: IE on Intel (SDM vol. 1 §14.5.2, FMA
+    // exceptions; not measurable here), not on AMD (measured on Zen 4)
+    else if (!amd_flavour() && ((a_cls == C_INF && b_cls == C_ZERO) || (a_cls == C_ZERO && b_cls == C_INF))) fpre |= IE;
+    return (a_cls >= C_QNAN ? a : b_cls >= C_QNAN ? b : c) | qbit(F64);
+  }
+  const ps: u64 = a_sign ^ b_sign ^ (NEGP ? 1 : 0), cs: u64 = c_sign ^ (NEGC ? 1 : 0);
+  if (a_cls == C_INF || b_cls == C_INF) {
+    if (a_cls == C_ZERO || b_cls == C_ZERO) { fpre |= IE; return dnan(F64); }
+    if (c_cls == C_INF && cs != ps) { fpre |= IE; return dnan(F64); }
+    if (a_den || b_den || c_den) fpre |= DE;
+    return inf(ps, F64);
+  }
+  if (a_den || b_den || c_den) fpre |= DE;
+  if (c_cls == C_INF) return inf(cs, F64);
+  const rdown: u64 = ((mx >> 13) & 3) == 1 ? 1 : 0;
+  if (a_cls == C_ZERO || b_cls == C_ZERO) {
+    if (c_cls == C_ZERO) return zero(ps == cs ? ps : rdown, F64);
+    return round_pack(cs, c_exp, c_sig, F64);
+  }
+  w_lo = mul128(a_sig, b_sig); w_hi = mul_hi;
+  const ep = a_exp + b_exp;
+  if (c_cls == C_ZERO) return round128(ps, ep, F64);
+  // c × 2^(ec-62) = (c_sig << 62) × 2^(ec-124)
+  let ph = w_hi, pl = w_lo, e = ep;
+  w_hi = c_sig >> 2; w_lo = c_sig << 62;
+  if (ep >= c_exp) shr128_jam(ep - c_exp);
+  else {
+    const ch = w_hi, cl = w_lo;
+    w_hi = ph; w_lo = pl; shr128_jam(c_exp - ep);
+    ph = w_hi; pl = w_lo; w_hi = ch; w_lo = cl; e = c_exp;
+  }
+  // product in ph:pl, addend in w_hi:w_lo, both at scale 2^(e-124)
+  if (ps == cs) {
+    const lo = pl + w_lo;
+    w_hi = ph + w_hi + (lo < pl ? 1 : 0); w_lo = lo;
+    return round128(ps, e, F64);
+  }
+  let sign = ps;
+  if (ph > w_hi || (ph == w_hi && pl >= w_lo)) {
+    const lo = pl - w_lo;
+    w_hi = ph - w_hi - (pl < w_lo ? 1 : 0); w_lo = lo;
+  } else {
+    const lo = w_lo - pl;
+    w_hi = w_hi - ph - (w_lo < pl ? 1 : 0); w_lo = lo; sign = cs;
+  }
+  if (w_hi == 0 && w_lo == 0) return zero(rdown, F64);
+  return round128(sign, e, F64);
+}
+
+// VFMADD/VFMSUB/VFNMADD/VFNMSUB/VFMADDSUB/VFMSUBADD (VEX 66 0F38 96-BF).
+// OP 0 madd 1 msub 2 nmadd 3 nmsub 4 maddsub (even elements subtract)
+// 5 msubadd (even elements add); FMT 0 ps 1 pd 2 ss 3 sd; ORD 0 132
+// (op1×op3 + op2), 1 213 (op2×op1 + op3), 2 231 (op2×op3 + op1), where op1
+// is ModRM.reg (also the destination), op2 VEX.vvvv, op3 ModRM.r/m.
+// Scalar forms keep bits 127:32/64 of the destination and zero 255:128.
+export function fma(r: usize, OP: u32, FMT: u32, ORD: u32): i32 {
+  // Not gated on the guest's CPUID.FMA: there is no enable bit, so silicon with FMA executes it
+  // whatever a hypervisor's CPUID says, and KVM cannot make it #UD (cpu/layout.ts FEAT_* note).
+  // The gates that exist (CR4.OSXSAVE, XCR0.AVX, CR0.TS) are gate()'s.
+  const M = is_mem(r);
+  if (!gate(r)) return ST_FAULT;
+  const F64 = (FMT & 1) != 0, scalar = FMT >= 2;
+  const esz: u32 = F64 ? 8 : 4;
+  const len: u32 = scalar ? 16 : vlen(r);
+  const dn = <u32>load<u8>(r, R_REG) >> 3;
+  // B = op3 (r/m); A = op2 (vvvv); D = op1 (destination)
+  if (!src_rm(r, M, B, scalar ? (M ? esz : 16) : len, 0)) return ST_FAULT;
+  vget(vvvv(r), A, len);
+  vget(dn, D, len);
+  begin();
+  const n: u32 = scalar ? 1 : len / esz;
+  for (let i: u32 = 0; i < n; i++) {
+    const o1 = ldv(D + i * esz, F64), o2 = ldv(A + i * esz, F64), o3 = ldv(B + i * esz, F64);
+    const x = ORD == 0 ? o1 : o2, y = ORD == 0 ? o3 : ORD == 1 ? o1 : o3, z = ORD == 0 ? o2 : ORD == 1 ? o3 : o1;
+    const negc = OP == 1 || OP == 3 || (OP == 4 && !(i & 1)) || (OP == 5 && (i & 1) != 0);
+    stv(D + i * esz, F64, f_fma(x, y, z, F64, OP == 2 || OP == 3, negc));
+  }
+  if (finish()) return xm();
+  vset(dn, D, len, true);
+  return ST_OK;
+}
+
+// ---- F16C ----
+// binary16 rounding (no FTZ: SDM, VCVTPS2PH) of sig × 2^(e-62) by rc.
+function round_half(sign: u64, e: i32, sig: u64, rc: u32): u64 {
+  const R: u64 = 52;
+  const s: u64 = sign ? 0x8000 : 0;
+  if (sig >> 63) { sig = (sig >> 1) | (sig & 1); e++; }
+  else { const lz = <i32>clz(sig) - 1; sig <<= <u64>lz; e -= lz; }
+  const half: u64 = <u64>1 << (R - 1), mask: u64 = (<u64>1 << R) - 1;
+  const inc: u64 = rc == 0 ? half : rc == 3 ? 0 : ((rc == 1) == (sign != 0) ? mask : 0);
+  let be = e + 15;
+  if (be >= 31 || (be == 30 && ((sig + inc) >> 63) != 0)) {
+    fpost |= OE | PE;
+    const toinf = rc == 0 || (rc == 1 && sign != 0) || (rc == 2 && sign == 0);
+    return s | (toinf ? 0x7C00 : 0x7BFF);
+  }
+  if (be <= 0) {
+    const tiny = be < 0 || ((sig + inc) >> 63) == 0;
+    sig = shr_jam(sig, 1 - be);
+    const rb = sig & mask;
+    if (tiny && (rb != 0 || !(mx & (UE << 7)))) fpost |= UE;
+    if (rb) fpost |= PE;
+    sig = (sig + inc) >> R;
+    if (rc == 0 && rb == half) sig &= ~(<u64>1);
+    return s | sig;
+  }
+  const rb = sig & mask;
+  if (rb) fpost |= PE;
+  sig = (sig + inc) >> R;
+  if (rc == 0 && rb == half) sig &= ~(<u64>1);
+  if (sig >> 11) { sig >>= 1; be++; }
+  return s | ((<u64>(be - 1) << 10) + sig);
+}
+function f_ps2ph(v: u64, rc: u32): u64 {
+  const c = unpack(v, false);
+  if (c >= C_QNAN) {
+    if (c == C_SNAN) fpre |= IE;
+    return ((v >> 16) & 0x8000) | 0x7E00 | ((v >> 13) & 0x3FF);
+  }
+  if (c == C_INF) return ((v >> 16) & 0x8000) | 0x7C00;
+  if (c == C_ZERO) return u_sign ? 0x8000 : 0;
+  if (u_den) fpre |= DE;
+  return round_half(u_sign, u_exp, u_sig, rc);
+}
+// binary16 → binary32 is exact; an SNaN sets IE and is quietened.
+function f_ph2ps(h: u32): u32 {
+  const s: u32 = (h & 0x8000) << 16, e = (h >> 10) & 31, m = h & 0x3FF;
+  if (e == 31) {
+    if (m == 0) return s | 0x7F800000;
+    if (!(m & 0x200)) fpre |= IE;
+    return s | 0x7FC00000 | (m << 13);
+  }
+  if (e == 0) {
+    if (m == 0) return s;
+    const lz = <u32>clz(m) - 21;   // bring the leading bit to bit 10
+    return s | ((113 - lz) << 23) | (((m << lz) & 0x3FF) << 13);
+  }
+  return s | ((e + 112) << 23) | (m << 13);
+}
+@inline function f16c_ok(r: usize): bool {
+  // not gated on CPUID.F16C (as FMA above); VEX.vvvv must be 1111b
+  if (vvvv(r) != 0) { raise_ud(); return false; }
+  return gate(r);
+}
+// VCVTPH2PS xmm/ymm, xmm/m64/m128 (VEX 66 0F38 13 W0)
+export function cvtph2ps(r: usize): i32 {
+  if (!f16c_ok(r)) return ST_FAULT;
+  const M = is_mem(r);
+  const L = vlen(r);
+  if (!src_rm(r, M, B, M ? L / 2 : 16, 0)) return ST_FAULT;
+  begin();
+  for (let i: u32 = 0; i < L / 4; i++) store<u32>(D + i * 4, f_ph2ps(<u32>load<u16>(B + i * 2)));
+  if (finish()) return xm();
+  vset(<u32>load<u8>(r, R_REG) >> 3, D, L, true);
+  return ST_OK;
+}
+// VCVTPS2PH xmm/m64/m128, xmm/ymm, imm8 (VEX 66 0F3A 1D W0): imm8[1:0]
+// rounding, or MXCSR.RC when imm8[2] is set.
+export function cvtps2ph(r: usize): i32 {
+  if (!f16c_ok(r)) return ST_FAULT;
+  const M = is_mem(r);
+  const L = vlen(r);
+  vget(<u32>load<u8>(r, R_REG) >> 3, A, L);
+  // the store's #PF/#GP comes before an unmasked SIMD exception (Zen 4,
+  // test/cpu/ssefp.test.ts): translate and probe the destination first
+  if (M) {
+    const lin = mem_lin(r, L / 2, true);
+    if (fault_pending || !probe_write(lin, L / 2, <u32>load<u8>(r, R_SEG))) return ST_FAULT;
+  }
+  begin();
+  const imm = <u32>load<u8>(r, R_IMM);
+  const rc = imm & 4 ? (mx >> 13) & 3 : imm & 3;
+  memory.fill(D, 0, 16);
+  for (let i: u32 = 0; i < L / 4; i++) store<u16>(D + i * 2, <u16>f_ps2ph(<u64>load<u32>(A + i * 4), rc));
+  if (finish()) return xm();
+  // a fault left for the store itself (#AC) leaves MXCSR as it was
+  if (M && !dst_mem(r, D, L / 2, 0, <u64>-1, 8)) { store<u32>(XSTATE + X_MXCSR, mx); return ST_FAULT; }
+  if (!M) vset(<u32>load<u8>(r, R_RM) >> 3, D, 16, true);
   return ST_OK;
 }

@@ -12,7 +12,7 @@ import { EmuRunner } from "../helpers/emu";
 import { assertBatchMatchesSilicon } from "../helpers/diff";
 import { nativeAvailable, nativeInfo, DATA_BASE, DEFAULT_RSP, type NativeCase, type NativeResult } from "../native/native";
 import { legacy, vex, type VSpec, type ModRMOperand } from "../helpers/vecenc";
-import { fpValue, fpMxcsr, FSPECS, type FSpec } from "../helpers/fpgen";
+import { fpValue, fpHalf, fpMxcsr, FSPECS, type FSpec } from "../helpers/fpgen";
 
 const nat = nativeAvailable();
 const emu = new EmuRunner();
@@ -33,11 +33,11 @@ const STM = [0x0f, 0xae, 0x9f, ...disp32(0x200)];     // stmxcsr [rdi+0x200]
 let rs = 0x9e3779b9;
 const rnd = () => { rs ^= rs << 13; rs ^= rs >>> 17; rs ^= rs << 5; return rs >>> 0; };
 
-function image(f64: boolean): Uint8Array {
+function image(f64: boolean, f16 = false): Uint8Array {
   const b = new Uint8Array(0x490);
   const dv = new DataView(b.buffer);
   for (let o = 0; o < 0x480; o += f64 ? 8 : 4) {
-    const v = fpValue(rnd, f64);
+    const v = f16 ? BigInt(fpHalf(rnd) | (fpHalf(rnd) << 16)) : fpValue(rnd, f64);
     if (f64) dv.setBigUint64(o, v, true); else dv.setUint32(o, Number(v), true);
   }
   dv.setUint32(0x480, fpMxcsr(rnd), true);
@@ -52,9 +52,10 @@ function diff(n: NativeResult, e: NativeResult): string | null {
   if ((n.rflags & 0x8d5n) !== (e.rflags & 0x8d5n)) d.push(`flags ${(n.rflags & 0x8d5n).toString(16)} / ${(e.rflags & 0x8d5n).toString(16)}`);
   const hx = (a: Uint8Array, k: number, w: number) => Array.from(a.subarray(k, k + w)).reverse().map((x) => x.toString(16).padStart(2, "0")).join("");
   if (n.status === "ok") {
-    for (let k = 0x800; k < 0xa04; k++) if (n.data![k] !== e.data![k]) {
+    for (let k = 0x400; k < 0xa04; k++) if (n.data![k] !== e.data![k]) {
       const w = k >= 0xa00 ? 0xa00 : k & ~7;
-      d.push(k >= 0xa00 ? `MXCSR ${hx(n.data!, 0xa00, 4)} / ${hx(e.data!, 0xa00, 4)}` : `ymm${(k - 0x800) >> 5} qword ${((k - 0x800) & 31) >> 3}: ${hx(n.data!, w, 8)} / ${hx(e.data!, w, 8)}`);
+      d.push(k >= 0xa00 ? `MXCSR ${hx(n.data!, 0xa00, 4)} / ${hx(e.data!, 0xa00, 4)}` : k < 0x800 ? `data+${w.toString(16)}: ${hx(n.data!, w, 8)} / ${hx(e.data!, w, 8)}` :
+        `ymm${(k - 0x800) >> 5} qword ${((k - 0x800) & 31) >> 3}: ${hx(n.data!, w, 8)} / ${hx(e.data!, w, 8)}`);
       if (d.length > 3) break;
       k = (w | 7);
     }
@@ -68,7 +69,7 @@ else {
     test(`${sp.name}: matches silicon (values, MXCSR flags, #XM)`, () => {
       const cases: NativeCase[] = [], labels: string[] = [];
       for (let i = 0; i < N; i++) {
-        const img = image(sp.f64);
+        const img = image(sp.f64, sp.f16);
         const gpr = Array.from({ length: 16 }, (_, j) => j === 4 ? DEFAULT_RSP : j === 6 ? DATA_BASE : j === 7 ? DATA_BASE + 0x800n :
           sp.gpr ? BigInt.asUintN(64, BigInt.asIntN(64, fpInt(rnd))) : 0n);
         const form = i % 6, imm = sp.imm ? (i % 3 ? rnd() & 31 : rnd() & 7) : undefined;
@@ -76,7 +77,11 @@ else {
         const gr = sp.gpr === "reg" ? [0, 1, 2, 3, 9, 13][i % 6] : reg;
         const grm: ModRMOperand = { reg: sp.gpr === "rm" ? [0, 1, 2, 3, 9, 13][(i + 2) % 6] : rm };
         let code: number[];
-        if (form === 0) code = legacy(sp, gr, grm, imm, i % 4 === 0);
+        if (sp.vexW !== undefined) {
+          // VEX-only rows (FMA3, F16C): register and memory forms, L0/L1, W fixed
+          const mem = [memAt(6, 0x400), memAt(6, 0x400 + (sp.scalar ? 4 : 8)), memAt(6, 0x404)][i % 3];
+          code = vex(sp, gr, sp.noV ? 0 : vv, form % 2 ? grm : mem, imm, (i >> 1) % 2, sp.vexW);
+        } else if (form === 0) code = legacy(sp, gr, grm, imm, i % 4 === 0);
         else if (form === 1) code = legacy(sp, gr, memAt(6, 0x400), imm, i % 4 === 1);
         else if (form === 2) code = legacy(sp, gr, memAt(6, 0x400 + (sp.scalar ? 4 : 8)), imm, i % 4 === 2);
         else if (form === 3) code = vex(sp, gr, sp.noV ? 0 : vv, grm, imm, 0, i % 2);
@@ -112,6 +117,80 @@ test("unmasked exception: #XM with CR4.OSXMMEXCPT, #UD without; flags recorded, 
     assert.is(e.rip, 0x1000000dn, "faulting instruction (divsd)");
     assert.is(mxcsr & 0x3f, 4, "ZE recorded");
     assert.is(x0, 0x3ff0000000000000n, "xmm0 still 1.0");
+  }
+});
+// VCVTPS2PH to memory: an unmasked precision exception and a store that
+// page-faults, in both orders of importance; the data store, MXCSR and
+// registers when it completes.
+if (nat.ok) test("vcvtps2ph m64: #XM / #PF priority against silicon", () => {
+  const hex = (s: string) => Uint8Array.from(s.replace(/\s+/g, "").match(/../g)!.map((x) => parseInt(x, 16)));
+  const cases: NativeCase[] = [], labels: string[] = [];
+  for (const mx of [0x1f80, 0x0f80]) for (const dst of [DATA_BASE + 0x800n, 0x5000_0000n]) {
+    const img = new Uint8Array(16);
+    const dv = new DataView(img.buffer);
+    dv.setUint32(0, mx, true); dv.setFloat32(8, 1.1, true); dv.setFloat32(12, 65504, true);
+    // ldmxcsr [rsi]; vmovsd xmm0,[rsi+8]; vcvtps2ph [rdi],xmm0,0; stmxcsr [rsi+0x800]; vmovq rax, xmm0
+    cases.push({ code: hex("0fae16 c5fb104608 c4e3791d0700 0fae9e00080000 c4e1f97ec0"),
+      gpr: Array.from({ length: 16 }, (_, i) => i === 4 ? DEFAULT_RSP : i === 6 ? DATA_BASE : i === 7 ? dst : 0n),
+      patches: [{ addr: DATA_BASE, bytes: img }], dumpData: true });
+    labels.push(`mxcsr ${mx.toString(16)} dst ${dst.toString(16)}`);
+  }
+  assertBatchMatchesSilicon(emu, cases, labels, (n, e) => {
+    const d: string[] = [];
+    if (n.status !== e.status || n.vector !== e.vector || n.rip !== e.rip) d.push(`${n.status}#${n.vector}@${n.rip.toString(16)} / ${e.status}#${e.vector}@${e.rip.toString(16)}`);
+    for (let i = 0; i < 16; i++) if (n.gpr[i] !== e.gpr[i]) d.push(`gpr${i} ${n.gpr[i].toString(16)} / ${e.gpr[i].toString(16)}`);
+    if (n.memHash !== e.memHash) d.push("memHash");
+    return d.length ? d.join("; ") : null;
+  });
+});
+
+// Emulator only (no silicon needed): the fused result, the vendor rule for
+// ∞×0 + QNaN, and no CPUID gate: silicon with FMA/F16C runs them under a
+// hypervisor that hides the CPUID bits (no enable bit exists; cpu/layout.ts).
+test("FMA3/F16C: one rounding; ∞×0+QNaN IE on Intel only; still executed when CPUID hides FMA / F16C", () => {
+  const hex = (s: string) => Uint8Array.from(s.replace(/\s+/g, "").match(/../g)!.map((x) => parseInt(x, 16)));
+  // ldmxcsr [rsi]; vmovsd xmm0,[rsi+8]; vmovsd xmm1,[rsi+16]; vmovsd xmm2,[rsi+24];
+  // vfmadd231sd xmm2,xmm0,xmm1; vcvtph2ps xmm3,xmm0; stmxcsr [rsi+32]
+  const code = hex("0fae16 c5fb104608 c5fb104e10 c5fb105618 c4e2f9b9d1 c4e27913d8 0fae5e20");
+  const one = (model: string, a: bigint, b: bigint, c: bigint, feat = ~0) => {
+    const img = new Uint8Array(40);
+    const dv = new DataView(img.buffer);
+    dv.setUint32(0, 0x1f80, true); dv.setBigUint64(8, a, true); dv.setBigUint64(16, b, true); dv.setBigUint64(24, c, true);
+    const em = new EmuRunner(model);
+    const cpu = em.cpu as unknown as { u32(o: number): number; setU32(o: number, v: number): void; view: DataView; L: Record<string, number> };
+    cpu.setU32(cpu.L.S_FEAT, cpu.u32(cpu.L.S_FEAT) & feat);
+    const e = em.run({ code, gpr: Array.from({ length: 16 }, (_, i) => i === 4 ? DEFAULT_RSP : i === 6 ? DATA_BASE : 0n),
+      patches: [{ addr: DATA_BASE, bytes: img }] }, 1000);
+    return { e, x2: cpu.view.getBigUint64(cpu.L.XSTATE + cpu.L.X_XMM + 32, true), x3: cpu.view.getBigUint64(cpu.L.XSTATE + cpu.L.X_XMM + 48, true),
+      mxcsr: cpu.view.getUint32(cpu.L.XSTATE + cpu.L.X_MXCSR, true) };
+  };
+  const L = new EmuRunner("epyc-genoa").cpu.L as unknown as Record<string, number>;
+  // (1 + 2^-52)(1 - 2^-52) - 1 = -2^-104 exactly (a separate multiply would round the product to 1 and give 0)
+  let r = one("epyc-genoa", 0x3ff0000000000001n, 0x3feffffffffffffen, 0xbff0000000000000n);
+  assert.is(r.e.status, "ok");
+  assert.is(r.x2, 0xb970000000000000n, "fused");
+  assert.is(r.mxcsr, 0x1f80, "exact: no PE");
+  // xmm0 low half 0x0001 (the smallest binary16 denormal, 2^-24) and 0x0001 (the next half of a's bits)
+  assert.is(r.x3 & 0xffffffffn, 0x33800000n, "vcvtph2ps 2^-24");
+  // ∞ × 0 + QNaN: the QNaN; IE on Intel (SDM), not on AMD (Zen 4, measured)
+  for (const [model, ie] of [["epyc-genoa", 0], ["sapphire-rapids", 1]] as [string, number][]) {
+    r = one(model, 0x7ff0000000000000n, 0n, 0x7ff8000000000123n);
+    assert.is(r.x2, 0x7ff8000000000123n, model);
+    assert.is(r.mxcsr, 0x1f80 | ie, `${model} IE`);
+  }
+  // a guest CPUID without FMA / F16C does not stop them: no enable bit exists (cpu/layout.ts)
+  r = one("epyc-genoa", 0x3ff0000000000001n, 0x3feffffffffffffen, 0xbff0000000000000n, ~(L.FEAT_FMA | L.FEAT_F16C));
+  assert.is(r.e.status, "ok", "FMA and F16C hidden in CPUID still execute");
+  assert.is(r.x2, 0xb970000000000000n, "fused");
+  assert.is(r.x3 & 0xffffffffn, 0x33800000n, "vcvtph2ps 2^-24");
+  // CR0.TS: #NM, with or without CPUID.FMA
+  for (const [feat, vec] of [[~0, 7], [~L.FEAT_FMA, 7]] as [number, number][]) {
+    const em = new EmuRunner("epyc-genoa");
+    const cpu = em.cpu as unknown as { u32(o: number): number; setU32(o: number, v: number): void; u64(o: number): bigint; setU64(o: number, v: bigint): void; L: Record<string, number> };
+    cpu.setU32(cpu.L.S_FEAT, cpu.u32(cpu.L.S_FEAT) & feat);
+    const e = em.run({ code: hex("c4e2f9b9d1"), gpr: Array.from({ length: 16 }, (_, i) => i === 4 ? DEFAULT_RSP : 0n) }, 100,
+      (c) => c.setU64(c.L.S_CR0, c.u64(c.L.S_CR0) | 8n));
+    assert.is(e.vector, vec, "#NM");
   }
 });
 function fpInt(r: () => number): bigint {

@@ -27,6 +27,20 @@ export function fpValue(r: () => number, f64: boolean): bigint {
   return sign | (BigInt(e) << EB) | m;
 }
 
+/** A boundary-heavy binary16 value (as its bits). */
+export function fpHalf(r: () => number): number {
+  const sign = r() & 1 ? 0x8000 : 0, m = r() & 0x3ff;
+  switch (r() % 8) {
+    case 0: return sign;                                  // zero
+    case 1: return sign | (m | 1);                        // denormal
+    case 2: return sign | 0x7c00;                         // infinity
+    case 3: return sign | 0x7e00 | (m & (r() & 1 ? 0 : 0x1ff));   // QNaN
+    case 4: return sign | 0x7c00 | (m & 0x1ff) | 1;       // SNaN
+    case 5: return sign | (r() & 1 ? 0x0400 : 0x7bff);    // min normal / max finite
+    default: return sign | ((1 + (r() % 30)) << 10) | m;
+  }
+}
+
 /** MXCSR: any rounding mode, DAZ/FTZ, mostly masked; some unmasked exceptions. */
 export function fpMxcsr(r: () => number): number {
   let masks = 0x3f;
@@ -38,7 +52,13 @@ export function fpMxcsr(r: () => number): number {
   return v;
 }
 
-export interface FSpec extends VSpec { f64: boolean; scalar?: boolean; noV?: boolean }
+export interface FSpec extends VSpec {
+  f64: boolean; scalar?: boolean; noV?: boolean;
+  /** VEX only (no legacy encoding), with VEX.W fixed to this value */
+  vexW?: number;
+  /** the source elements are binary16 */
+  f16?: boolean;
+}
 const P: Record<string, number> = { NP: 0, "66": 1, F3: 2, F2: 3 };
 function f(pp: string, op: number, name: string, f64: boolean, extra: Partial<FSpec> = {}): FSpec {
   return { name, pp: P[pp], map: 1, op, f64, msize: 16, ...extra };
@@ -63,4 +83,17 @@ FSPECS.push(
   f("F2", 0xd0, "addsubps", false), f("66", 0xd0, "addsubpd", true),
   f("66", 0x08, "roundps", false, { map: 3, imm: true, noV: true }), f("66", 0x09, "roundpd", true, { map: 3, imm: true, noV: true }),
   f("66", 0x0a, "roundss", false, { map: 3, imm: true, scalar: true, msize: 4 }), f("66", 0x0b, "roundsd", true, { map: 3, imm: true, scalar: true, msize: 8 }),
+);
+// FMA3 (VEX 66 0F38, W0 ps/ss, W1 pd/sd) and F16C
+for (const [base, m, packed] of [[0x96, "fmaddsub", true], [0x97, "fmsubadd", true], [0x98, "fmadd", true], [0x99, "fmadd", false],
+  [0x9a, "fmsub", true], [0x9b, "fmsub", false], [0x9c, "fnmadd", true], [0x9d, "fnmadd", false],
+  [0x9e, "fnmsub", true], [0x9f, "fnmsub", false]] as [number, string, boolean][]) {
+  for (const [o, ord] of [[0, "132"], [0x10, "213"], [0x20, "231"]] as [number, string][]) for (const w of [0, 1]) {
+    const sfx = packed ? (w ? "pd" : "ps") : (w ? "sd" : "ss");
+    FSPECS.push(f("66", base + o, `v${m}${ord}${sfx}`, w === 1, { map: 2, vexW: w, ...(packed ? {} : { scalar: true, msize: w ? 8 : 4 }) }));
+  }
+}
+FSPECS.push(
+  f("66", 0x13, "vcvtph2ps", false, { map: 2, vexW: 0, noV: true, msize: 8, f16: true }),
+  f("66", 0x1d, "vcvtps2ph", false, { map: 3, vexW: 0, noV: true, msize: 8, imm: true, store: true }),
 );

@@ -783,13 +783,14 @@ const ALLV: VSpec[] = [...VSPECS, ...FSPECS.map((f) => ({ ...f, name: f.name + (
 const needsVX = (sp: VSpec) => / fp-noV$/.test(sp.name) ? false : / fp$/.test(sp.name) ? true : needsV(sp);
 EMITTERS.push(["vec", 14, (g) => {
   const r = g.r, sp = r.pick(ALLV);
-  const useVex = r.chance(0.35);
+  const vexW = (sp as { vexW?: number }).vexW;   // FMA3/F16C: VEX only, W fixed by the row
+  const useVex = vexW !== undefined || r.chance(0.35);
   const isMem = sp.regOnly ? r.chance(0.03) : sp.memOnly ? r.chance(0.97) : r.chance(0.35);
   const e: Enc = { pfx: [], op: [] };
   if (useVex) {
     e.op = [sp.op];
     const v = needsVX(sp) || sp.ext !== undefined;
-    e.vex = { map: sp.map, pp: sp.pp, L: r.int(2), W: r.chance(0.3) ? 1 : 0, vvvv: v || r.chance(0.03) ? r.int(16) : 0 };
+    e.vex = { map: sp.map, pp: sp.pp, L: r.int(2), W: vexW ?? (r.chance(0.3) ? 1 : 0), vvvv: v || r.chance(0.03) ? r.int(16) : 0 };
     if (sp.gpr && writesGpr(sp) && e.vex.vvvv !== 0 && !v) e.vex.vvvv = 0;
   } else {
     if (sp.pp) e.pfx.push([0, 0x66, 0xf3, 0xf2][sp.pp]);

@@ -1,4 +1,5 @@
 // SSE/SSE2 floating point and its VEX forms (cpu/exec/ssefp.ts): arithmetic,
+// FMA3, F16C,
 // compares, (U)COMIS, conversions. Packed rows: legacy m128 aligned, VEX.128/256;
 // scalar rows: m32/m64 unaligned, VEX.L ignored, the rest of the register
 // from the destination (legacy) or vvvv (VEX).
@@ -56,5 +57,23 @@ for (const [op, m, f] of [["08", "roundps", 0], ["09", "roundpd", 1], ["0A", "ro
   rows.push(row(`66 0F 3A ${op} /r`, `${m} Vx,${W},Ib`, `fparith(r, 11, ${f})`, "strict"));
   rows.push(row(`66 V 0F 3A ${op} /r${f < 2 ? "" : ""}`, `v${m} Vx,${f >= 2 ? "Hx," : ""}${W},Ib`, `fparith(r, 11, ${f})`, "strict"));
 }
+
+// FMA3 (VEX 66 0F38 96-BF): W selects ps/pd (packed) or ss/sd (scalar)
+const fmaops: [number, string, number, boolean][] = [
+  [0x96, "fmaddsub", 4, true], [0x97, "fmsubadd", 5, true], [0x98, "fmadd", 0, true], [0x99, "fmadd", 0, false],
+  [0x9A, "fmsub", 1, true], [0x9B, "fmsub", 1, false], [0x9C, "fnmadd", 2, true], [0x9D, "fnmadd", 2, false],
+  [0x9E, "fnmsub", 3, true], [0x9F, "fnmsub", 3, false],
+];
+for (const [base, m, k, packed] of fmaops) for (const [ord, o] of [["132", 0], ["213", 1], ["231", 2]] as [string, number][]) {
+  const op = (base + o * 0x10).toString(16).toUpperCase();
+  for (const w of [0, 1]) {
+    const sfx = packed ? (w ? "pd" : "ps") : (w ? "sd" : "ss");
+    const W = packed ? "Wx" : w ? "Wq" : "Wd";
+    rows.push(row(`66 V 0F 38 ${op} /r W${w}`, `v${m}${ord}${sfx} Vx,Hx,${W}`, `fma(r, ${k}, ${(packed ? 0 : 2) + w}, ${o})`, "strict"));
+  }
+}
+// F16C
+rows.push(row("66 V 0F 38 13 /r W0", "vcvtph2ps Vx,Wx", "cvtph2ps(r)", "strict"));
+rows.push(row("66 V 0F 3A 1D /r W0", "vcvtps2ph Wx,Vx,Ib", "cvtps2ph(r)", "strict"));
 
 export const ssefp: Family = { module: "ssefp", rows };

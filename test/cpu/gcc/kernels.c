@@ -1,5 +1,5 @@
 /* Freestanding C kernels compiled by gcc (test/cpu/gcc-sse.test.ts) with
- * -O2/-O3 for x86-64 (SSE2), x86-64-v2 (SSE4.2) and x86-64-v3 (AVX2):
+ * -O2/-O3 for x86-64 (SSE2), x86-64-v2 (SSE4.2) and x86-64-v3 (AVX2, FMA, F16C):
  * ordinary integer and floating-point code whose vector instructions come
  * from the compiler, not from us. `d` points at DATA (random bytes from the
  * test, doubles/floats in the first 2 KiB); results go to d + 0x2000.. */
@@ -47,6 +47,18 @@ static void k_struct(u8 *d, u8 *o) {
   struct S *s = (struct S *)(d + 0x1c00), *t = (struct S *)(o + 0x1400);
   for (int i = 0; i < 8; i++) { t[i] = s[7 - i]; t[i].x *= 2; t[i].f[1] += t[i].f[2]; }
   u64 *p = (u64 *)(o + 0x1700); for (int i = 0; i < 16; i++) p[i] = s[i & 7].a + s[i & 7].b * 3;
+}
+/* _Float16 <-> float: VCVTPS2PH/VCVTPH2PS with -mf16c (x86-64-v3); other
+   targets would call libgcc, which this freestanding build does not link. */
+static void k_half(u8 *d, u8 *o) {
+#ifdef __F16C__
+  float *a = (float *)(d + 0x200); _Float16 *hi = (_Float16 *)(d + 0x1400);
+  _Float16 *h = (_Float16 *)(o + 0x1800); float *r = (float *)(o + 0x1900);
+  for (int i = 0; i < 64; i++) h[i] = (_Float16)a[i];
+  for (int i = 0; i < 64; i++) r[i] = (float)hi[i] * 2.0f + (float)h[i];
+#else
+  (void)d; (void)o;
+#endif
 }
 /* -DKERNEL=k_int (etc.) builds one kernel: -O3 AVX2 code for all four does
    not fit in the harness's 4000-byte code limit. */
