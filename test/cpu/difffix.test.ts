@@ -129,4 +129,12 @@ test("64-bit IRETQ on AMD reads the RFLAGS slot first: a frame on an unmapped pa
   both({ code }, (r) => { assert.is(r.vector, 14); assert.is(r.cr2, 0x3010n); assert.is(r.rip, CODE_BASE + 7n); });
 });
 
+test("a vector store crossing into an unmapped page reports the page's first byte in CR2 (MOVHPS, VCVTPS2PH)", () => {
+  // movhps [rbx], xmm5 ; rbx = stack top - 3 (the next page is unmapped)
+  const top = DEFAULT_RSP & ~0xffffn;
+  both({ code: Uint8Array.of(0x0f, 0x17, 0x2b), gpr: gprs({ 3: top + 0x10000n - 3n }) }, (r) => {
+    assert.is(r.vector, 14); assert.is(r.cr2, top + 0x10000n);
+  });
+});
+
 test.run();
