@@ -12,7 +12,8 @@ import * as assert from "uvu/assert";
 import { execFileSync } from "node:child_process";
 import { mkdirSync, readFileSync, existsSync } from "node:fs";
 import { EmuRunner } from "../helpers/emu";
-import { nativeAvailable, nativeInfo, runNative, DATA_BASE, DEFAULT_RSP, MAX_CODE, type NativeCase } from "../native/native";
+import { assertBatchMatchesSilicon, wholeRunDiff } from "../helpers/diff";
+import { nativeAvailable, nativeInfo, DATA_BASE, DEFAULT_RSP, MAX_CODE, type NativeCase } from "../native/native";
 
 const nat = nativeAvailable();
 const LD = "test/cpu/gcc/kernels.ld";
@@ -69,19 +70,6 @@ else test("gcc -march=x86-64-v3 with BMI1/BMI2 (bits.c, kernels.c k_int; -O2/-O3
     for (const m of ["andn", "bzhi", "pdep", "pext", "bextr", "rorx", "sarx", "shlx", "shrx"]) assert.ok(seen.has(m), `gcc emitted no ${m}: the kernels no longer exercise it`);
   } else console.log("SKIP the emitted-instruction check: no objdump");
   assert.ok(cases.length >= 9, "too few builds fit");
-  const res = runNative(cases);
-  const bad: string[] = [];
-  cases.forEach((c, i) => {
-    const n = res[i], e = emu.run(c, 2_000_000);
-    const d: string[] = [];
-    if (n.status !== "ok") d.push(`native ${n.status} #${n.vector} at ${n.rip.toString(16)}`);
-    if (n.status !== e.status || n.vector !== e.vector) d.push(`status ${n.status}#${n.vector} / ${e.status}#${e.vector} at ${e.rip.toString(16)}`);
-    if (n.rip !== e.rip) d.push(`rip ${n.rip.toString(16)} / ${e.rip.toString(16)}`);
-    for (let j = 0; j < 16; j++) if (n.gpr[j] !== e.gpr[j]) d.push(`gpr${j} ${n.gpr[j].toString(16)} / ${e.gpr[j].toString(16)}`);
-    if ((n.rflags & 0xcd5n) !== (e.rflags & 0xcd5n)) d.push(`flags ${(n.rflags & 0xcd5n).toString(16)} / ${(e.rflags & 0xcd5n).toString(16)}`);
-    if (n.memHash !== e.memHash) d.push("memHash");
-    if (d.length) bad.push(`${labels[i]}: ${d.join("; ")}`);
-  });
-  if (bad.length) assert.unreachable(bad.join("\n"));
+  assertBatchMatchesSilicon(emu, cases, labels, wholeRunDiff, 2_000_000);
 });
 test.run();

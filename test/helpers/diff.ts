@@ -101,15 +101,30 @@ export function assertSameAsSilicon(e: NativeResult, r: NativeResult, dataBytes:
  * (labels name the cases). At least one case must complete natively, or the check proves nothing.
  */
 export function assertBatchMatchesSilicon(emu: EmuRunner, cases: NativeCase[], labels: string[],
-  diff: (native: NativeResult, emu: NativeResult) => string | null): void {
+  diff: (native: NativeResult, emu: NativeResult) => string | null, budget?: number): void {
   const res = runNative(cases);
   const bad: string[] = [];
   let ok = 0;
   cases.forEach((c, i) => {
-    const d = diff(res[i], emu.run(c));
+    const d = diff(res[i], budget === undefined ? emu.run(c) : emu.run(c, budget));
     if (d) bad.push(`${labels[i]}: silicon / emulator: ${d}`);
     if (res[i].status === "ok") ok++;
   });
   assert.ok(ok > 0, "no case ran to completion natively");
   if (bad.length) assert.unreachable(`${bad.length}/${cases.length} differ:\n` + bad.slice(0, 6).join("\n"));
+}
+
+/**
+ * A whole program's end state (the gcc-compiled kernels): it must complete natively, and the
+ * emulator must end the same way with the same GPRs, RIP, defined flags and memory hash.
+ */
+export function wholeRunDiff(n: NativeResult, e: NativeResult): string | null {
+  const d: string[] = [];
+  if (n.status !== "ok") d.push(`native ${n.status} #${n.vector} at ${n.rip.toString(16)}`);
+  if (n.status !== e.status || n.vector !== e.vector) d.push(`status ${n.status}#${n.vector} / ${e.status}#${e.vector} at ${e.rip.toString(16)}`);
+  if (n.rip !== e.rip) d.push(`rip ${n.rip.toString(16)} / ${e.rip.toString(16)}`);
+  for (let j = 0; j < 16; j++) if (n.gpr[j] !== e.gpr[j]) d.push(`gpr${j} ${n.gpr[j].toString(16)} / ${e.gpr[j].toString(16)}`);
+  if ((n.rflags & 0xcd5n) !== (e.rflags & 0xcd5n)) d.push(`flags ${(n.rflags & 0xcd5n).toString(16)} / ${(e.rflags & 0xcd5n).toString(16)}`);
+  if (n.memHash !== e.memHash) d.push("memHash");
+  return d.length ? d.join("; ") : null;
 }
