@@ -401,7 +401,6 @@ export function fparith(r: usize, OP: u32, FMT: u32): i32 {
   const M = is_mem(r);
   if (!gate(r)) return ST_FAULT;
   const k = kind(r);
-  if (k == 0 && vvvv(r) != 0) return raise_ud();
   const F64 = (FMT & 1) != 0, scalar = FMT >= 2;
   const esz: u32 = F64 ? 8 : 4;
   const len: u32 = scalar ? 16 : k == 0 ? 16 : vlen(r);
@@ -457,7 +456,6 @@ export function cvtsi2f(r: usize, F64: bool): i32 {
   const M = is_mem(r);
   if (!gate(r)) return ST_FAULT;
   const k = kind(r);
-  if (k == 0 && vvvv(r) != 0) return raise_ud();
   const q = w64(r);
   let v: i64;
   if (M) { if (!src_rm(r, true, B, q ? 8 : 4, 0)) return ST_FAULT; v = q ? load<i64>(B) : <i64>load<i32>(B); }
@@ -495,7 +493,6 @@ export function fcvt(r: usize, KIND: u32): i32 {
   const dn = <u32>load<u8>(r, R_REG) >> 3;
   begin();
   if (KIND <= 1) {
-    if (k == 0 && vvvv(r) != 0) return raise_ud();
     if (!src_rm(r, M, B, M ? (KIND == 0 ? 4 : 8) : 16, 0)) return ST_FAULT;
     vget(k == 0 ? dn : vvvv(r), D, 16);
     if (KIND == 0) store<u64>(D, f_cvt(<u64>load<u32>(B), true));

@@ -257,7 +257,6 @@ export function vlogic(r: usize, M: bool, OP: u32, ESZ: u32): i32 {
   const len: u32 = k == 0 ? 16 : vlen(r);
   const dn = <u32>load<u8>(r, R_REG) >> 3;
   const s1 = k == 0 ? dn : vvvv(r);
-  if (k == 0 && vvvv(r) != 0) return raise_ud();
   // zero idioms: XOR / ANDN / SUB of a register with itself, unmasked
   if (!M && (OP == 0 || OP == 3 || OP == 5) && (<u32>load<u8>(r, R_RM) >> 3) == s1 &&
       (k != 2 || ((load<u32>(r, R_VEX) >> V_AAA_SHIFT) & 7) == 0)) {
@@ -668,7 +667,6 @@ export function vint(r: usize, OP: u32, ESZ: u32): i32 {
   const M = is_mem(r);
   if (!gate(r)) return ST_FAULT;
   const k = kind(r);
-  if (k == 0 && vvvv(r) != 0) return raise_ud();
   const len: u32 = k == 0 ? 16 : vlen(r);
   const dn = <u32>load<u8>(r, R_REG) >> 3;
   // VPERMQ/VPERMPD with VEX.W0: #UD per the SDM encoding (W1); AMD Zen 4 runs them (measured)
@@ -686,7 +684,6 @@ export function vint(r: usize, OP: u32, ESZ: u32): i32 {
 export function vshimm(r: usize, OP: u32, ESZ: u32): i32 {
   if (!gate(r)) return ST_FAULT;
   const k = kind(r);
-  if (k == 0 && vvvv(r) != 0) return raise_ud();
   const len: u32 = k == 0 ? 16 : vlen(r);
   const sn = <u32>load<u8>(r, R_RM) >> 3;
   vget(sn, A, len);
@@ -704,7 +701,6 @@ export function vpmovx(r: usize, SSZ: u32, DSZ: u32, SIGNED: bool): i32 {
   const M = is_mem(r);
   if (!gate(r)) return ST_FAULT;
   const k = kind(r);
-  if (k == 0 && vvvv(r) != 0) return raise_ud();
   const len: u32 = k == 0 ? 16 : vlen(r);
   const slen = len / (DSZ / SSZ);
   if (!src_rm(r, M, B, slen, 0)) return ST_FAULT;
@@ -722,7 +718,6 @@ export function vptest(r: usize): i32 {
   const M = is_mem(r);
   if (!gate(r)) return ST_FAULT;
   const k = kind(r);
-  if (k == 0 && vvvv(r) != 0) return raise_ud();
   const len: u32 = k == 0 ? 16 : vlen(r);
   if (!src_rm(r, M, B, len, k == 0 ? 16 : 0)) return ST_FAULT;
   vget(<u32>load<u8>(r, R_REG) >> 3, A, len);
@@ -740,7 +735,6 @@ export function vptest(r: usize): i32 {
 export function vmovmsk(r: usize, ESZ: u32): i32 {
   if (!gate(r)) return ST_FAULT;
   const k = kind(r);
-  if (k == 0 && vvvv(r) != 0) return raise_ud();
   const len: u32 = k == 0 ? 16 : vlen(r);
   vget(<u32>load<u8>(r, R_RM) >> 3, A, len);
   let v: u64 = 0;
@@ -759,7 +753,6 @@ export function vpinsr(r: usize, ESZ: u32): i32 {
   const M = is_mem(r);
   if (!gate(r)) return ST_FAULT;
   const k = kind(r);
-  if (k == 0 && vvvv(r) != 0) return raise_ud();
   const esz: u32 = ESZ == 4 && rex_w(r) ? 8 : ESZ;
   let v: u64;
   if (M) {
@@ -778,8 +771,6 @@ export function vpinsr(r: usize, ESZ: u32): i32 {
 export function vpextr(r: usize, ESZ: u32, FROM_RM: bool): i32 {
   const M = is_mem(r);
   if (!gate(r)) return ST_FAULT;
-  const k = kind(r);
-  if (k == 0 && vvvv(r) != 0) return raise_ud();
   const esz: u32 = ESZ == 0 ? 4 : ESZ == 4 && rex_w(r) ? 8 : ESZ;   // ESZ 0: EXTRACTPS (dword, W ignored)
   const xn = <u32>(FROM_RM ? load<u8>(r, R_RM) : load<u8>(r, R_REG)) >> 3;
   const v = ldE(xmm_at(xn) + (<u32>load<u8>(r, R_IMM) & (16 / esz - 1)) * esz, esz);
@@ -796,7 +787,6 @@ export function vmovs(r: usize, STORE: bool, ESZ: u32): i32 {
   const M = is_mem(r);
   if (!gate(r)) return ST_FAULT;
   const k = kind(r);
-  if (k == 0 && vvvv(r) != 0) return raise_ud();
   const reg = <u32>load<u8>(r, R_REG) >> 3, rm = <u32>load<u8>(r, R_RM) >> 3;
   if (M) {
     if (STORE) { memory.copy(D, xmm_at(reg), 8); return dst_mem(r, D, ESZ, 0, 1, ESZ) ? ST_OK : ST_FAULT; }
@@ -820,7 +810,6 @@ export function vmovhl(r: usize, STORE: bool, HIGH: bool): i32 {
   const M = is_mem(r);
   if (!gate(r)) return ST_FAULT;
   const k = kind(r);
-  if (k == 0 && vvvv(r) != 0) return raise_ud();
   const reg = <u32>load<u8>(r, R_REG) >> 3;
   if (STORE) {
     memory.copy(D, xmm_at(reg) + (HIGH ? 8 : 0), 8);
@@ -852,7 +841,6 @@ export function vblendv(r: usize, ESZ: u32): i32 {
   const M = is_mem(r);
   if (!gate(r)) return ST_FAULT;
   const k = kind(r);
-  if (k == 0 && vvvv(r) != 0) return raise_ud();
   const len: u32 = k == 0 ? 16 : vlen(r);
   const dn = <u32>load<u8>(r, R_REG) >> 3;
   if (!src_rm(r, M, B, len, k == 0 ? 16 : 0)) return ST_FAULT;
@@ -870,7 +858,6 @@ export function vinsertps(r: usize): i32 {
   const M = is_mem(r);
   if (!gate(r)) return ST_FAULT;
   const k = kind(r);
-  if (k == 0 && vvvv(r) != 0) return raise_ud();
   const imm = <u32>load<u8>(r, R_IMM);
   let v: u32;
   if (M) { if (!src_rm(r, true, B, 4, 0)) return ST_FAULT; v = load<u32>(B); }
